@@ -1,0 +1,1 @@
+//! Stage 'client' of the benchmark data flow (see lib.rs).

@@ -1,0 +1,171 @@
+//! Comparing two models: grouping runs by configuration, averaging repeats, and the
+//! percentage difference of model 2 against model 1 for each metric.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::metrics::{diff_pct, verdict, Metric, Verdict};
+use crate::results::{ConfigKey, ModelRuns, Parallelism, RunSummary};
+
+/// Repeats of one configuration for one metric: mean with min–max range and the number of
+/// runs that had a value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Aggregate {
+    pub mean: f64,
+    pub min: f64,
+    pub max: f64,
+    pub n: usize,
+}
+
+impl Aggregate {
+    /// `None` when no run has a (finite) value.
+    pub fn of(values: impl IntoIterator<Item = Option<f64>>) -> Option<Aggregate> {
+        let v: Vec<f64> = values.into_iter().flatten().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        Some(Aggregate {
+            mean: v.iter().sum::<f64>() / v.len() as f64,
+            min: v.iter().copied().fold(f64::INFINITY, f64::min),
+            max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            n: v.len(),
+        })
+    }
+}
+
+/// One metric at one max_num_batched_tokens value: both models' aggregates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pair {
+    pub model1: Option<Aggregate>,
+    pub model2: Option<Aggregate>,
+}
+
+impl Pair {
+    pub fn diff_pct(&self) -> Option<f64> {
+        diff_pct(self.model1.map(|a| a.mean), self.model2.map(|a| a.mean))
+    }
+    pub fn verdict(&self, metric: Metric) -> Verdict {
+        verdict(metric, self.model1.map(|a| a.mean), self.model2.map(|a| a.mean))
+    }
+}
+
+/// Everything one chart set (one parallelism configuration) shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigComparison {
+    pub par: Parallelism,
+    /// X axis: the max_num_batched_tokens values both models have, ascending (`None` = default).
+    pub batch_tokens: Vec<Option<u64>>,
+    /// `pairs[metric.index()][i]` is the pair at `batch_tokens[i]`.
+    pub pairs: Vec<Vec<Pair>>,
+}
+
+impl ConfigComparison {
+    pub fn pairs(&self, metric: Metric) -> &[Pair] {
+        &self.pairs[metric.index()]
+    }
+}
+
+/// Two models' runs, matched by configuration.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub model1: String,
+    pub model2: String,
+    pub configs: Vec<ConfigComparison>,
+    /// Full configuration keys only model 1 has (not plotted).
+    pub only_model1: Vec<ConfigKey>,
+    /// Full configuration keys only model 2 has (not plotted).
+    pub only_model2: Vec<ConfigKey>,
+}
+
+fn group(runs: &[RunSummary]) -> BTreeMap<ConfigKey, Vec<&RunSummary>> {
+    let mut g: BTreeMap<ConfigKey, Vec<&RunSummary>> = BTreeMap::new();
+    for r in runs {
+        g.entry(r.config).or_default().push(r);
+    }
+    g
+}
+
+fn aggregate(runs: &[&RunSummary], m: Metric) -> Option<Aggregate> {
+    Aggregate::of(runs.iter().map(|r| r.values.get(m)))
+}
+
+/// Matches the two models' runs. `only` restricts to one parallelism configuration.
+pub fn compare(m1: &ModelRuns, m2: &ModelRuns, only: Option<Parallelism>) -> Comparison {
+    let keep = |k: &ConfigKey| only.is_none_or(|p| p == k.par);
+    let g1 = group(&m1.runs);
+    let g2 = group(&m2.runs);
+    let k1: BTreeSet<ConfigKey> = g1.keys().copied().filter(keep).collect();
+    let k2: BTreeSet<ConfigKey> = g2.keys().copied().filter(keep).collect();
+
+    let mut by_par: BTreeMap<Parallelism, Vec<ConfigKey>> = BTreeMap::new();
+    for k in k1.intersection(&k2) {
+        by_par.entry(k.par).or_default().push(*k);
+    }
+    let configs = by_par
+        .into_iter()
+        .map(|(par, keys)| ConfigComparison {
+            par,
+            batch_tokens: keys.iter().map(|k| k.max_num_batched_tokens).collect(),
+            pairs: Metric::ALL
+                .iter()
+                .map(|&m| {
+                    keys.iter()
+                        .map(|k| Pair { model1: aggregate(&g1[k], m), model2: aggregate(&g2[k], m) })
+                        .collect()
+                })
+                .collect(),
+        })
+        .collect();
+    Comparison {
+        model1: m1.folder_name.clone(),
+        model2: m2.folder_name.clone(),
+        configs,
+        only_model1: k1.difference(&k2).copied().collect(),
+        only_model2: k2.difference(&k1).copied().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::MetricValues;
+    use std::path::PathBuf;
+
+    fn run(tp: u32, mnbt: u64, thr: Option<f64>) -> RunSummary {
+        let mut values = MetricValues::default();
+        values.set(Metric::Throughput, thr);
+        RunSummary {
+            dir: PathBuf::from("x"),
+            model_name: None,
+            config: ConfigKey { par: Parallelism { tp, dp: 1, pp: 1 }, max_num_batched_tokens: Some(mnbt) },
+            values,
+        }
+    }
+
+    #[test]
+    fn repeats_are_averaged_and_one_sided_configs_listed() {
+        let m1 = ModelRuns {
+            folder_name: "a".into(),
+            runs: vec![run(1, 4096, Some(100.0)), run(1, 4096, Some(200.0)), run(1, 8192, None), run(2, 4096, Some(1.0))],
+            ..Default::default()
+        };
+        let m2 = ModelRuns {
+            folder_name: "b".into(),
+            runs: vec![run(1, 4096, Some(180.0)), run(1, 8192, Some(5.0)), run(4, 4096, Some(1.0))],
+            ..Default::default()
+        };
+        let c = compare(&m1, &m2, None);
+        assert_eq!(c.configs.len(), 1);
+        let cc = &c.configs[0];
+        assert_eq!(cc.batch_tokens, vec![Some(4096), Some(8192)]);
+        let p = cc.pairs(Metric::Throughput);
+        assert_eq!(p[0].model1, Some(Aggregate { mean: 150.0, min: 100.0, max: 200.0, n: 2 }));
+        assert_eq!(p[0].diff_pct(), Some(20.0));
+        assert_eq!(p[0].verdict(Metric::Throughput), Verdict::Better);
+        assert_eq!(p[1].model1, None);
+        assert_eq!(p[1].verdict(Metric::Throughput), Verdict::NotAvailable);
+        assert_eq!(c.only_model1.len(), 1);
+        assert_eq!(c.only_model1[0].par.tp, 2);
+        assert_eq!(c.only_model2[0].par.tp, 4);
+        assert!(compare(&m1, &m2, Some(Parallelism { tp: 2, dp: 1, pp: 1 })).configs.is_empty());
+    }
+}

@@ -1,0 +1,21 @@
+//! modelbench: benchmark LLM serving configurations on vLLM and compare models.
+//!
+//! Data flow, one module per stage:
+//! `workload` (what to send) → `client` (streaming HTTP, timestamps) → `records` (one record
+//! per request) → `stats` (percentiles) → `results` (the on-disk format, read and write) →
+//! `compare` (two models matched by configuration) → `plot` / `export` (charts, CSV, tables).
+//! `sweep` drives `vllm serve` over a grid. `cli` holds the raw flags and `commands` the
+//! validated settings and the glue of each sub-command.
+
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod compare;
+pub mod export;
+pub mod metrics;
+pub mod plot;
+pub mod records;
+pub mod results;
+pub mod stats;
+pub mod sweep;
+pub mod workload;

@@ -1,0 +1,1 @@
+//! Stage 'records' of the benchmark data flow (see lib.rs).

@@ -1,0 +1,110 @@
+//! The result model, independent of any file format: a run is a configuration plus metric
+//! values (plus, when a command needs them, per-request samples).
+//!
+//! - [`read`] reads the users' `benchmark_results.json` format (Python JSON quirks included);
+//! - [`discover`] finds a model's folder and its `run_*` folders;
+//! - [`write`] writes the same format (used by `run` and `sweep`), atomically.
+
+pub mod discover;
+pub mod pyjson;
+pub mod read;
+pub mod write;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::metrics::Metric;
+
+/// The parallelism part of a configuration: what one chart (or one set of charts) is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Parallelism {
+    pub tp: u32,
+    pub dp: u32,
+    pub pp: u32,
+}
+
+impl Parallelism {
+    /// GPUs the configuration needs (TP·DP·PP).
+    pub fn gpus(&self) -> u64 {
+        u64::from(self.tp) * u64::from(self.dp) * u64::from(self.pp)
+    }
+
+    /// `tp2_dp1_pp1`, as used in file names.
+    pub fn file_tag(&self) -> String {
+        format!("tp{}_dp{}_pp{}", self.tp, self.dp, self.pp)
+    }
+}
+
+impl fmt::Display for Parallelism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TP={}, DP={}, PP={}", self.tp, self.dp, self.pp)
+    }
+}
+
+/// A run's configuration key: parallelism plus max_num_batched_tokens (`None` when the run did
+/// not record it, i.e. the server default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConfigKey {
+    pub par: Parallelism,
+    pub max_num_batched_tokens: Option<u64>,
+}
+
+impl fmt::Display for ConfigKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.max_num_batched_tokens {
+            Some(m) => write!(f, "{}, max_num_batched_tokens={}", self.par, m),
+            None => write!(f, "{}, max_num_batched_tokens=default", self.par),
+        }
+    }
+}
+
+/// The seven headline values of a run, indexed by [`Metric::index`]. `None` = missing
+/// (absent, `null`, NaN or infinite in the file) — never treated as 0.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MetricValues(pub [Option<f64>; 7]);
+
+impl MetricValues {
+    pub fn get(&self, m: Metric) -> Option<f64> {
+        self.0[m.index()]
+    }
+    pub fn set(&mut self, m: Metric, v: Option<f64>) {
+        self.0[m.index()] = v.filter(|x| x.is_finite());
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+}
+
+/// One readable run of one model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    /// The `run_*` folder.
+    pub dir: PathBuf,
+    /// `benchmark_config.model_name` (or config.json's `model`), when recorded.
+    pub model_name: Option<String>,
+    pub config: ConfigKey,
+    pub values: MetricValues,
+}
+
+/// A run folder that could not be used, and why (printed as one warning line).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkippedRun {
+    pub dir: PathBuf,
+    pub reason: String,
+}
+
+impl fmt::Display for SkippedRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "skipping {}: {}", self.dir.display(), self.reason)
+    }
+}
+
+/// Everything found in one model folder.
+#[derive(Debug, Clone, Default)]
+pub struct ModelRuns {
+    /// Folder name, e.g. `Qwen_Qwen3-4B`.
+    pub folder_name: String,
+    pub dir: PathBuf,
+    pub runs: Vec<RunSummary>,
+    pub skipped: Vec<SkippedRun>,
+}

@@ -1,0 +1,275 @@
+//! Reading one run folder in the users' format:
+//! `run_*/benchmark_results.json` (+ `config.json` as a fallback for the configuration).
+//!
+//! Only `benchmark_config` and `benchmark_stats` are built; `individual_requests` (hundreds of
+//! MB in real sweeps) is scanned by the parser without being materialised, which still detects a
+//! truncated file. Python's bare `NaN`/`Infinity` literals are accepted (see [`super::pyjson`]).
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::pyjson::PyJsonReader;
+use super::{ConfigKey, MetricValues, Parallelism, RunSummary};
+use crate::metrics::Metric;
+
+pub const RESULTS_FILE: &str = "benchmark_results.json";
+pub const CONFIG_FILE: &str = "config.json";
+
+/// Files up to this size are read into memory and parsed from a slice (fast); larger ones are
+/// parsed from a buffered stream so memory stays flat.
+const IN_MEMORY_LIMIT: u64 = 32 * 1024 * 1024;
+
+/// Why a run folder cannot be used. Printed after the run folder's path.
+#[derive(Debug, thiserror::Error)]
+pub enum RunReadError {
+    #[error("no benchmark_results.json (the run did not finish)")]
+    MissingResults,
+    #[error("cannot read {file}: {source}")]
+    Io { file: &'static str, source: std::io::Error },
+    #[error("benchmark_results.json is truncated ({0})")]
+    Truncated(String),
+    #[error("benchmark_results.json is not valid JSON ({0})")]
+    Corrupt(String),
+    #[error("benchmark_results.json has none of the metric fields (benchmark_stats.summary / latency_percentiles_ms)")]
+    NoMetrics,
+    #[error("invalid {field} in {file}: {value}")]
+    BadConfig { file: &'static str, field: &'static str, value: String },
+}
+
+#[derive(Deserialize)]
+struct RawResults {
+    #[serde(default)]
+    benchmark_config: Option<Map<String, Value>>,
+    #[serde(default)]
+    benchmark_stats: Option<Map<String, Value>>,
+    // every other key (individual_requests, …) is skipped without being built
+}
+
+fn classify(e: serde_json::Error) -> RunReadError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Eof => RunReadError::Truncated(e.to_string()),
+        Category::Io => RunReadError::Io { file: RESULTS_FILE, source: e.into() },
+        Category::Syntax | Category::Data => RunReadError::Corrupt(e.to_string()),
+    }
+}
+
+fn parse_results(path: &Path) -> Result<RawResults, RunReadError> {
+    let io = |source| RunReadError::Io { file: RESULTS_FILE, source };
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RunReadError::MissingResults),
+        Err(e) => return Err(io(e)),
+    };
+    let len = file.metadata().map_err(io)?.len();
+    let mut reader = PyJsonReader::new(file);
+    if len <= IN_MEMORY_LIMIT {
+        let mut buf = Vec::with_capacity(len as usize + 1024);
+        reader.read_to_end(&mut buf).map_err(io)?;
+        serde_json::from_slice(&buf).map_err(classify)
+    } else {
+        serde_json::from_reader(BufReader::with_capacity(256 * 1024, reader)).map_err(classify)
+    }
+}
+
+/// A JSON value as a float: numbers, and the strings that stand for Python's non-finite
+/// literals. `None` for anything else (including null).
+pub fn value_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => match s.as_str() {
+            "NaN" => Some(f64::NAN),
+            "Infinity" => Some(f64::INFINITY),
+            "-Infinity" => Some(f64::NEG_INFINITY),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A configuration field as a whole number: integers, integral floats (`2.0`) and numeric
+/// strings are accepted; `null`/absent is `Ok(None)`.
+fn config_int(
+    map: &Map<String, Value>,
+    field: &'static str,
+    file: &'static str,
+) -> Result<Option<u64>, RunReadError> {
+    let bad = |v: &Value| RunReadError::BadConfig { file, field, value: v.to_string() };
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+            (Some(u), _) => Ok(Some(u)),
+            (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 && f < 1e15 => Ok(Some(f as u64)),
+            _ => Err(bad(v)),
+        },
+        Some(v @ Value::String(s)) => s.trim().parse::<u64>().map(Some).map_err(|_| bad(v)),
+        Some(v) => Err(bad(v)),
+    }
+}
+
+fn read_config_json(dir: &Path) -> Result<Option<Map<String, Value>>, RunReadError> {
+    let path = dir.join(CONFIG_FILE);
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(RunReadError::Io { file: CONFIG_FILE, source }),
+    };
+    let value: Value = serde_json::from_reader(PyJsonReader::new(&text[..]))
+        .map_err(|e| RunReadError::Corrupt(format!("{CONFIG_FILE}: {e}")))?;
+    Ok(match value {
+        Value::Object(m) => Some(m),
+        _ => None,
+    })
+}
+
+/// Extracts the seven headline metrics from `benchmark_stats`.
+pub fn metric_values(stats: &Map<String, Value>) -> MetricValues {
+    let mut values = MetricValues::default();
+    let latency = stats.get("latency_percentiles_ms").and_then(Value::as_object);
+    for m in Metric::ALL {
+        let (group, field) = m.source();
+        let group = if group == "summary" {
+            stats.get("summary").and_then(Value::as_object)
+        } else {
+            latency.and_then(|l| l.get(group)).and_then(Value::as_object)
+        };
+        values.set(m, group.and_then(|g| g.get(field)).and_then(value_f64));
+    }
+    values
+}
+
+fn has_metric_fields(stats: &Map<String, Value>) -> bool {
+    Metric::ALL.iter().any(|m| {
+        let (group, field) = m.source();
+        if group == "summary" {
+            stats.get("summary").and_then(Value::as_object).is_some_and(|g| g.contains_key(field))
+        } else {
+            stats.get("latency_percentiles_ms").and_then(Value::as_object).and_then(|l| l.get(group)).is_some()
+        }
+    })
+}
+
+/// Reads one `run_*` folder.
+pub fn read_run(dir: &Path) -> Result<RunSummary, RunReadError> {
+    let raw = parse_results(&dir.join(RESULTS_FILE))?;
+    let stats = raw.benchmark_stats.unwrap_or_default();
+    if !has_metric_fields(&stats) {
+        return Err(RunReadError::NoMetrics);
+    }
+    let values = metric_values(&stats);
+
+    let bc = raw.benchmark_config.unwrap_or_default();
+    // config.json is only needed when benchmark_config lacks a field.
+    let needs_fallback = ["tensor_parallel_size", "data_parallel_size", "pipeline_parallel_size", "max_num_batched_tokens", "model_name"]
+        .iter()
+        .any(|k| bc.get(*k).is_none_or(Value::is_null));
+    let cfg = if needs_fallback { read_config_json(dir)?.unwrap_or_default() } else { Map::new() };
+
+    let field = |name: &'static str| -> Result<Option<u64>, RunReadError> {
+        match config_int(&bc, name, RESULTS_FILE)? {
+            Some(v) => Ok(Some(v)),
+            None => config_int(&cfg, name, CONFIG_FILE),
+        }
+    };
+    let par_field = |name: &'static str| -> Result<u32, RunReadError> {
+        match field(name)? {
+            None => Ok(1), // vLLM's default when neither file records it
+            Some(v) if (1..=u64::from(u32::MAX)).contains(&v) => Ok(v as u32),
+            Some(v) => Err(RunReadError::BadConfig { file: RESULTS_FILE, field: name, value: v.to_string() }),
+        }
+    };
+    let config = ConfigKey {
+        par: Parallelism {
+            tp: par_field("tensor_parallel_size")?,
+            dp: par_field("data_parallel_size")?,
+            pp: par_field("pipeline_parallel_size")?,
+        },
+        max_num_batched_tokens: field("max_num_batched_tokens")?,
+    };
+    let model_name = bc
+        .get("model_name")
+        .and_then(Value::as_str)
+        .or_else(|| cfg.get("model").and_then(Value::as_str))
+        .map(str::to_owned);
+    Ok(RunSummary { dir: dir.to_path_buf(), model_name, config, values })
+}
+
+/// Just `benchmark_config.model_name` (or config.json's `model`), for matching a model name
+/// against folders. Reads config.json first (tiny) and the results file only without it.
+pub fn read_model_name(dir: &Path) -> Option<String> {
+    if let Ok(Some(cfg)) = read_config_json(dir) {
+        if let Some(m) = cfg.get("model").and_then(Value::as_str) {
+            return Some(m.to_owned());
+        }
+    }
+    let raw = parse_results(&dir.join(RESULTS_FILE)).ok()?;
+    raw.benchmark_config?.get("model_name").and_then(Value::as_str).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_dir(results: Option<&str>, config: Option<&str>) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        if let Some(r) = results {
+            std::fs::write(d.path().join(RESULTS_FILE), r).unwrap();
+        }
+        if let Some(c) = config {
+            std::fs::write(d.path().join(CONFIG_FILE), c).unwrap();
+        }
+        d
+    }
+
+    const FULL: &str = r#"{"benchmark_config": {"model_name": "Org/M", "tensor_parallel_size": 2,
+        "pipeline_parallel_size": 1, "data_parallel_size": 4, "max_num_batched_tokens": 4096},
+      "benchmark_stats": {"summary": {"overall_throughput_tokens_per_sec": 1234.5},
+        "latency_percentiles_ms": {
+          "total_generation_latency": {"total_p50": 10.0, "total_p99": NaN},
+          "time_to_first_token": {"first_token_p50": 1.0, "first_token_p99": 2.0},
+          "inter_token_latency": {}}},
+      "individual_requests": [{"token_latencies": [0.1, NaN, 0.2]}]}"#;
+
+    #[test]
+    fn reads_values_and_treats_nan_and_empty_groups_as_missing() {
+        let d = run_dir(Some(FULL), None);
+        let r = read_run(d.path()).unwrap();
+        assert_eq!(r.model_name.as_deref(), Some("Org/M"));
+        assert_eq!(r.config.par, Parallelism { tp: 2, dp: 4, pp: 1 });
+        assert_eq!(r.config.max_num_batched_tokens, Some(4096));
+        assert_eq!(r.values.get(Metric::Throughput), Some(1234.5));
+        assert_eq!(r.values.get(Metric::TotalLatencyP50), Some(10.0));
+        assert_eq!(r.values.get(Metric::TotalLatencyP99), None);
+        assert_eq!(r.values.get(Metric::InterTokenP50), None);
+    }
+
+    #[test]
+    fn falls_back_to_config_json() {
+        let res = r#"{"benchmark_config": {"model_name": "Org/M"},
+          "benchmark_stats": {"summary": {"overall_throughput_tokens_per_sec": 1}}}"#;
+        let cfg = r#"{"model": "Org/M", "tensor_parallel_size": 8, "data_parallel_size": 1,
+          "pipeline_parallel_size": 2, "max_num_batched_tokens": 73728}"#;
+        let d = run_dir(Some(res), Some(cfg));
+        let r = read_run(d.path()).unwrap();
+        assert_eq!(r.config.par, Parallelism { tp: 8, dp: 1, pp: 2 });
+        assert_eq!(r.config.max_num_batched_tokens, Some(73728));
+    }
+
+    #[test]
+    fn bad_inputs_are_classified() {
+        let d = run_dir(None, Some("{}"));
+        assert!(matches!(read_run(d.path()), Err(RunReadError::MissingResults)));
+        let d = run_dir(Some(&FULL[..FULL.len() - 40]), None);
+        assert!(matches!(read_run(d.path()), Err(RunReadError::Truncated(_))));
+        let d = run_dir(Some("{\"benchmark_stats\": [1,,]}"), None);
+        assert!(matches!(read_run(d.path()), Err(RunReadError::Corrupt(_))));
+        let d = run_dir(Some("{\"benchmark_config\": {}}"), None);
+        assert!(matches!(read_run(d.path()), Err(RunReadError::NoMetrics)));
+        let d = run_dir(Some(&FULL.replace("\"tensor_parallel_size\": 2", "\"tensor_parallel_size\": \"two\"")), None);
+        assert!(matches!(read_run(d.path()), Err(RunReadError::BadConfig { .. })));
+    }
+}

@@ -1,0 +1,1 @@
+//! Writing the users' result format (used by run and sweep).

@@ -1,0 +1,1 @@
+//! Sweeping a grid of vllm serve configurations.

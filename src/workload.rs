@@ -1,0 +1,1 @@
+//! Stage 'workload' of the benchmark data flow (see lib.rs).
