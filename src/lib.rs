@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod plot;
 pub mod records;
 pub mod results;
+pub mod runner;
 pub mod stats;
 pub mod sweep;
 pub mod workload;
