@@ -22,10 +22,10 @@
 #   MODELBENCH_E2E_LOWER_MS / _UPPER_MS / _UPPER_REL  latency tolerances (scripts/e2e/check_run.py)
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
-# shellcheck source=vllm-cpu/env.sh
+REPO=$(cd "$HERE/.." && pwd) # read by env.sh and lib.sh
+# shellcheck source-path=SCRIPTDIR source=vllm-cpu/env.sh
 source "$HERE/vllm-cpu/env.sh"
-# shellcheck source=e2e/lib.sh
+# shellcheck source-path=SCRIPTDIR source=e2e/lib.sh
 source "$HERE/e2e/lib.sh"
 
 # The workload of each `modelbench run`: small enough for a 2-core CI machine (about 10-20 s per
@@ -72,7 +72,7 @@ echo "modelbench: $MODELBENCH"
 
 # --- 2. one run per model --------------------------------------------------------------------
 run_model() {
-  local name=$1 port log pg t_start t_healthy t0 before="$WORK/$1.metrics-before.txt" after="$WORK/$1.metrics-after.txt"
+  local name=$1 port log pg t_start t0 before="$WORK/$1.metrics-before.txt" after="$WORK/$1.metrics-after.txt"
   port=$(free_port)
   log="$WORK/$name.server.log"
   echo "--- $name: vllm serve on 127.0.0.1:$port (log $log)"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers of scripts/e2e-vllm.sh (sourced): check counting, vLLM server lifecycle, leak detection.
 # Needs REPO, WORK, VLLM_VENV, MODELS_DIR set by the caller.
 
@@ -61,6 +62,7 @@ start_server() {
   local name=$1 port=$2 log=$3 pidfile="$WORK/$1.pid" i
   shift 3
   rm -f "$pidfile"
+  # shellcheck disable=SC2016 # $$ and $@ belong to the inner bash
   (cd "$MODELS_DIR" && exec env MODELBENCH_E2E_TAG="$E2E_TAG" setsid bash -c 'echo $$ >"$0"; exec "$@"' \
     "$pidfile" "$VLLM_VENV/bin/vllm" serve "$name" --host 127.0.0.1 --port "$port" "$@") \
     >"$log" 2>&1 </dev/null &

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared settings of the vLLM CPU scripts; sourced, never run. REPO must be set by the caller.
 # Override with the environment: MODELBENCH_VLLM_VENV, MODELBENCH_MODELS_DIR.
 VLLM_VENV=${MODELBENCH_VLLM_VENV:-$REPO/.cache/vllm-venv}

