@@ -154,17 +154,20 @@ run_bg() {
   return $rc
 }
 
-# check_charts LABEL DIR: at least one chart, each a real PNG or SVG.
+# check_charts LABEL DIR: at least one chart, each a real PNG or SVG, and a combined figure
+# (`combined_tp1_dp1_pp1.png`, from --combined).
 check_charts() {
-  local label=$1 dir=$2 f n=0 bad=0
+  local label=$1 dir=$2 f n=0 bad=0 combined=0
   while IFS= read -r -d '' f; do
     n=$((n + 1))
+    case ${f##*/} in combined_*) combined=$((combined + 1)) ;; esac
     case $f in
       *.png) [ "$(head -c 8 "$f" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || bad=$((bad + 1)) ;;
       *.svg) grep -q '<svg' "$f" || bad=$((bad + 1)) ;;
     esac
   done < <(find "$dir" -type f \( -name '*.png' -o -name '*.svg' \) -print0 2>/dev/null)
   check "$label: charts produced in $dir ($n files, $bad invalid)" test "$n" -gt 0 -a "$bad" -eq 0
+  check "$label: combined figure produced ($combined combined_* files)" test "$combined" -gt 0
 }
 
 # PIDs of live processes carrying this run's tag.
