@@ -112,7 +112,7 @@ run_model() {
     return
   fi
   count_checks "$name" "$VLLM_VENV/bin/python" "$HERE/e2e/check_run.py" "$run_dir" "$before" "$after" \
-    "$INPUT_LEN" "$OUTPUT_LEN" "$NUM_PROMPTS"
+    "$INPUT_LEN" "$OUTPUT_LEN" "$NUM_PROMPTS" "$name" "$MNBT"
 }
 
 MODEL_NAMES=()

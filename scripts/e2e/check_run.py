@@ -1,6 +1,6 @@
 """Checks one `modelbench run` result against what was asked and against vLLM's own /metrics.
 
-usage: check_run.py RUN_DIR METRICS_BEFORE METRICS_AFTER INPUT_LEN OUTPUT_LEN NUM_PROMPTS
+usage: check_run.py RUN_DIR METRICS_BEFORE METRICS_AFTER INPUT_LEN OUTPUT_LEN NUM_PROMPTS MODEL MNBT
 
 Prints one line per check, `PASS <check>: <detail>` or `FAIL <check>: <detail>`, and exits 0 even
 when a check fails (the caller counts the lines); exit 2 only for bad usage. Standard library only.
@@ -49,11 +49,16 @@ def mean(xs):
 
 
 def main():
-    if len(sys.argv) != 7:
+    if len(sys.argv) != 9:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     run_dir, before_path, after_path = sys.argv[1:4]
     input_len, output_len, num_prompts = (int(x) for x in sys.argv[4:7])
+    model, mnbt = sys.argv[7], int(sys.argv[8])
+
+    missing = [f for f in ("config.json", "benchmark.log", "benchmark_results.json")
+               if not os.path.isfile(os.path.join(run_dir, f))]
+    report(not missing, "run folder complete", f"{run_dir}" + (f", missing {missing}" if missing else ""))
 
     results_path = os.path.join(run_dir, "benchmark_results.json")
     try:
@@ -65,6 +70,11 @@ def main():
         report(False, "results readable", f"{results_path}: {e}")
         return
     report(True, "results readable", results_path)
+    cfg = res.get("benchmark_config") or {}
+    want = {"model_name": model, "tensor_parallel_size": 1, "data_parallel_size": 1,
+            "pipeline_parallel_size": 1, "max_num_batched_tokens": mnbt}
+    got = {k: cfg.get(k) for k in want}
+    report(got == want, "benchmark_config", json.dumps(got))
 
     ok_reqs = [r for r in reqs if not r.get("error") and r.get("success", True) is not False]
     failed = summary.get("failed_requests", len(reqs) - len(ok_reqs))
