@@ -18,8 +18,14 @@ pub struct Clock {
 
 impl Clock {
     pub fn now() -> Clock {
-        let start_epoch = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        Clock { start: Instant::now(), start_epoch }
+        let start_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        Clock {
+            start: Instant::now(),
+            start_epoch,
+        }
     }
 
     /// Epoch seconds of a monotonic instant.
@@ -145,6 +151,9 @@ pub struct RequestRecord {
     pub last_content: Option<f64>,
     /// Seconds from `sent` to the last byte received (or to the failure).
     pub e2e: f64,
+    /// When the exchange was over: the response fully read (end of the HTTP body), or the
+    /// failure. In closed loop the next request is due at this instant.
+    pub done_at: Instant,
     /// Gaps between consecutive content chunks, seconds.
     pub gaps: Vec<f32>,
     /// Number of chunks with non-empty content.
@@ -168,7 +177,9 @@ impl RequestRecord {
 
     /// Seconds between the scheduled and the actual send time (client-side queueing).
     pub fn schedule_delay(&self) -> f64 {
-        self.sent.saturating_duration_since(self.scheduled).as_secs_f64()
+        self.sent
+            .saturating_duration_since(self.scheduled)
+            .as_secs_f64()
     }
 
     /// The users' `total_latency`: send → last content chunk (TTFT + the sum of the gaps); the
@@ -218,6 +229,7 @@ mod tests {
             ttft: Some(0.1),
             last_content: Some(0.4),
             e2e: 0.41,
+            done_at: t,
             gaps: vec![0.1, 0.1, 0.1],
             content_chunks: 4,
             chunk_tokens: None,
@@ -239,7 +251,11 @@ mod tests {
         assert!((r.tpot().unwrap() - (0.41 - 0.1) / 3.0).abs() < 1e-12);
         assert!((r.avg_gap().unwrap() - 0.1).abs() < 1e-6);
         assert!((r.tokens_per_second().unwrap() - 10.0).abs() < 1e-9);
-        let one = RequestRecord { output_tokens: 1, gaps: vec![], ..record() };
+        let one = RequestRecord {
+            output_tokens: 1,
+            gaps: vec![],
+            ..record()
+        };
         assert_eq!(one.tpot(), None);
         assert_eq!(one.avg_gap(), None);
     }

@@ -11,7 +11,10 @@ pub const RESERVED_KEYS: [(&str, &str); 6] = [
     ("model", "use --model"),
     ("prompt", "prompts come from the workload"),
     ("messages", "prompts come from the workload"),
-    ("max_tokens", "use --max-tokens or the workload's output lengths"),
+    (
+        "max_tokens",
+        "use --max-tokens or the workload's output lengths",
+    ),
     ("n", "one completion per request is measured"),
 ];
 
@@ -39,7 +42,10 @@ pub struct BodyTemplate {
 
 impl BodyTemplate {
     pub fn new(o: &BodyOptions) -> BodyTemplate {
-        BodyTemplate { endpoint: o.endpoint, tail: shared_fields(o) }
+        BodyTemplate {
+            endpoint: o.endpoint,
+            tail: shared_fields(o),
+        }
     }
 
     /// The JSON body of one request.
@@ -128,14 +134,23 @@ mod tests {
 
     #[test]
     fn chat_body_and_extra_body_merge() {
-        let mut o = opts(Endpoint::Chat, r#"{"top_p": 1.0, "seed": 3, "stream_options": {"continuous_usage_stats": true, "include_usage": false}}"#);
+        let mut o = opts(
+            Endpoint::Chat,
+            r#"{"top_p": 1.0, "seed": 3, "stream_options": {"continuous_usage_stats": true, "include_usage": false}}"#,
+        );
         o.ignore_eos = false;
         let v: Value = serde_json::from_slice(&BodyTemplate::new(&o).render("q", 5)).unwrap();
-        assert_eq!(v["messages"], serde_json::json!([{"role": "user", "content": "q"}]));
+        assert_eq!(
+            v["messages"],
+            serde_json::json!([{"role": "user", "content": "q"}])
+        );
         assert_eq!(v["top_p"], 1.0);
         assert_eq!(v["seed"], 3);
         assert_eq!(v["stream_options"]["continuous_usage_stats"], true);
-        assert_eq!(v["stream_options"]["include_usage"], true, "include_usage is always on");
+        assert_eq!(
+            v["stream_options"]["include_usage"], true,
+            "include_usage is always on"
+        );
         assert!(v.get("ignore_eos").is_none());
     }
 }

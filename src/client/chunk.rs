@@ -122,7 +122,10 @@ impl<'a> StreamChunk<'a> {
         let raw: RawChunk<'a> = serde_json::from_slice(data)?;
         let is_error = raw.error.is_some() || raw.object.as_ref().is_some_and(|o| o.0 == "error");
         let content = match raw.choices.0 {
-            Some(Choice { text: Some(Text(t)), .. }) if !t.is_empty() => t,
+            Some(Choice {
+                text: Some(Text(t)),
+                ..
+            }) if !t.is_empty() => t,
             Some(Choice { delta: Some(d), .. }) => [d.content, d.reasoning_content, d.reasoning]
                 .into_iter()
                 .flatten()
@@ -131,7 +134,11 @@ impl<'a> StreamChunk<'a> {
                 .unwrap_or_default(),
             _ => Cow::Borrowed(""),
         };
-        Ok(StreamChunk { content, usage: raw.usage, is_error })
+        Ok(StreamChunk {
+            content,
+            usage: raw.usage,
+            is_error,
+        })
     }
 }
 
@@ -145,30 +152,54 @@ mod tests {
 
     #[test]
     fn vllm_completion_and_usage_chunks() {
-        let c = parse(r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":" hello","logprobs":null,"finish_reason":null,"stop_reason":null}],"usage":null}"#);
+        let c = parse(
+            r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":" hello","logprobs":null,"finish_reason":null,"stop_reason":null}],"usage":null}"#,
+        );
         assert_eq!(c.content, " hello");
         assert!(matches!(c.content, Cow::Borrowed(_)));
         assert_eq!((c.usage, c.is_error), (None, false));
-        let u = parse(r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":5,"total_tokens":12,"completion_tokens":7}}"#);
+        let u = parse(
+            r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":5,"total_tokens":12,"completion_tokens":7}}"#,
+        );
         assert_eq!(u.content, "");
-        assert_eq!(u.usage, Some(Usage { prompt_tokens: Some(5), completion_tokens: Some(7) }));
+        assert_eq!(
+            u.usage,
+            Some(Usage {
+                prompt_tokens: Some(5),
+                completion_tokens: Some(7)
+            })
+        );
         let esc = parse(r#"{"choices":[{"text":"a\nb"}]}"#);
         assert_eq!(esc.content, "a\nb");
     }
 
     #[test]
     fn chat_deltas_and_reasoning() {
-        assert_eq!(parse(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#).content, "");
+        assert_eq!(
+            parse(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#).content,
+            ""
+        );
         // llama.cpp: first chat chunk has content null
         assert_eq!(parse(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null}}],"created":1,"id":"chatcmpl-x"}"#).content, "");
-        assert_eq!(parse(r#"{"choices":[{"delta":{"content":"Hi"}}]}"#).content, "Hi");
-        assert_eq!(parse(r#"{"choices":[{"delta":{"reasoning_content":"hmm","content":null}}]}"#).content, "hmm");
-        assert_eq!(parse(r#"{"choices":[{"delta":{"reasoning":"r"}}]}"#).content, "r");
+        assert_eq!(
+            parse(r#"{"choices":[{"delta":{"content":"Hi"}}]}"#).content,
+            "Hi"
+        );
+        assert_eq!(
+            parse(r#"{"choices":[{"delta":{"reasoning_content":"hmm","content":null}}]}"#).content,
+            "hmm"
+        );
+        assert_eq!(
+            parse(r#"{"choices":[{"delta":{"reasoning":"r"}}]}"#).content,
+            "r"
+        );
     }
 
     #[test]
     fn llama_cpp_finish_chunk_with_usage_and_timings() {
-        let c = parse(r#"{"choices":[{"text":"","index":0,"logprobs":null,"finish_reason":"length"}],"created":1,"model":"tiny","object":"text_completion","usage":{"completion_tokens":16,"prompt_tokens":4,"total_tokens":20},"timings":{"prompt_n":4,"predicted_ms":12.5}}"#);
+        let c = parse(
+            r#"{"choices":[{"text":"","index":0,"logprobs":null,"finish_reason":"length"}],"created":1,"model":"tiny","object":"text_completion","usage":{"completion_tokens":16,"prompt_tokens":4,"total_tokens":20},"timings":{"prompt_n":4,"predicted_ms":12.5}}"#,
+        );
         assert_eq!(c.content, "");
         assert_eq!(c.usage.unwrap().completion_tokens, Some(16));
     }

@@ -54,7 +54,11 @@ impl StreamState {
             message: format!("invalid JSON in a data: payload ({e}): {}", excerpt(data)),
         })?;
         if chunk.is_error {
-            return Err(Failure { kind: ErrorKind::ServerErrorEvent, status: None, message: excerpt(data) });
+            return Err(Failure {
+                kind: ErrorKind::ServerErrorEvent,
+                status: None,
+                message: excerpt(data),
+            });
         }
         let completion = chunk.usage.and_then(|u| u.completion_tokens);
         if let Some(u) = chunk.usage {
@@ -88,7 +92,10 @@ fn excerpt(bytes: &[u8]) -> String {
     let s = String::from_utf8_lossy(bytes);
     let squashed: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if squashed.chars().count() > EXCERPT_CHARS {
-        format!("{}…", squashed.chars().take(EXCERPT_CHARS).collect::<String>())
+        format!(
+            "{}…",
+            squashed.chars().take(EXCERPT_CHARS).collect::<String>()
+        )
     } else {
         squashed
     }
@@ -121,7 +128,11 @@ fn send_failure(e: &reqwest::Error) -> Failure {
     } else {
         ErrorKind::Other
     };
-    Failure { kind, status: None, message: chain(e) }
+    Failure {
+        kind,
+        status: None,
+        message: chain(e),
+    }
 }
 
 fn body_failure(e: &reqwest::Error, content_chunks: u32) -> Failure {
@@ -135,7 +146,10 @@ fn body_failure(e: &reqwest::Error, content_chunks: u32) -> Failure {
         Failure {
             kind: ErrorKind::StreamCut,
             status: None,
-            message: format!("connection broke after {content_chunks} content chunks: {}", chain(e)),
+            message: format!(
+                "connection broke after {content_chunks} content chunks: {}",
+                chain(e)
+            ),
         }
     }
 }
@@ -155,7 +169,13 @@ async fn body_excerpt(mut resp: reqwest::Response) -> String {
 impl Client {
     /// Sends one request and measures it. Never fails: a failed request is a record with
     /// [`Outcome::Failed`].
-    pub async fn send(&self, index: usize, request_id: String, spec: &RequestSpec, scheduled: Instant) -> RequestRecord {
+    pub async fn send(
+        &self,
+        index: usize,
+        request_id: String,
+        spec: &RequestSpec,
+        scheduled: Instant,
+    ) -> RequestRecord {
         let body = self.template.render(&spec.prompt, spec.max_tokens);
         let mut req = self
             .http
@@ -179,15 +199,27 @@ impl Client {
             attributed: 0,
             usage_prompt: None,
             usage_completion: None,
-            text: keep_text.then(|| String::with_capacity((spec.max_tokens as usize * 4).min(MAX_TEXT_PREALLOC))),
+            text: keep_text.then(|| {
+                String::with_capacity((spec.max_tokens as usize * 4).min(MAX_TEXT_PREALLOC))
+            }),
             done: false,
         };
         let result = stream(req, &mut st).await;
-        let end = match result {
-            Ok(()) => st.last_byte,
-            Err(_) => Instant::now(),
+        let done_at = Instant::now();
+        let end = if result.is_ok() {
+            st.last_byte
+        } else {
+            done_at
         };
-        self.record(index, request_id, spec, scheduled, st, end, result)
+        self.record(
+            index,
+            request_id,
+            spec,
+            scheduled,
+            st,
+            (end, done_at),
+            result,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -198,10 +230,11 @@ impl Client {
         spec: &RequestSpec,
         scheduled: Instant,
         st: StreamState,
-        end: Instant,
+        (end, done_at): (Instant, Instant),
         result: Result<(), Failure>,
     ) -> RequestRecord {
-        let (output_tokens, output_source) = match (st.usage_completion, &self.tokenizer, &st.text) {
+        let (output_tokens, output_source) = match (st.usage_completion, &self.tokenizer, &st.text)
+        {
             (Some(n), _, _) => (n, TokenSource::Usage),
             (None, Some(t), Some(text)) => (t.count(text, false) as u64, TokenSource::Tokenizer),
             _ => (u64::from(st.content_chunks), TokenSource::Chunks),
@@ -211,7 +244,9 @@ impl Client {
             (None, Some(n)) => (u64::from(n), TokenSource::Tokenizer),
             (None, None) => (estimate_tokens(&spec.prompt), TokenSource::Estimate),
         };
-        let chunk_tokens = st.chunk_tokens.filter(|v| !v.is_empty() && v.len() == st.content_chunks as usize);
+        let chunk_tokens = st
+            .chunk_tokens
+            .filter(|v| !v.is_empty() && v.len() == st.content_chunks as usize);
         RequestRecord {
             index,
             request_id,
@@ -220,6 +255,7 @@ impl Client {
             ttft: st.ttft,
             last_content: st.last_content.map(|t| (t - st.sent).as_secs_f64()),
             e2e: (end - st.sent).as_secs_f64(),
+            done_at,
             gaps: st.gaps,
             content_chunks: st.content_chunks,
             chunk_tokens,
@@ -242,8 +278,16 @@ async fn stream(req: reqwest::RequestBuilder, st: &mut StreamState) -> Result<()
     let status = resp.status();
     if status != StatusCode::OK {
         let body = body_excerpt(resp).await;
-        let message = if body.is_empty() { status.to_string() } else { format!("{status}: {body}") };
-        return Err(Failure { kind: ErrorKind::HttpStatus, status: Some(status.as_u16()), message });
+        let message = if body.is_empty() {
+            status.to_string()
+        } else {
+            format!("{status}: {body}")
+        };
+        return Err(Failure {
+            kind: ErrorKind::HttpStatus,
+            status: Some(status.as_u16()),
+            message,
+        });
     }
     let content_type = resp
         .headers()
@@ -286,7 +330,10 @@ async fn stream(req: reqwest::RequestBuilder, st: &mut StreamState) -> Result<()
         Err(Failure {
             kind: ErrorKind::StreamCut,
             status: None,
-            message: format!("the stream ended before data: [DONE] after {} content chunks", st.content_chunks),
+            message: format!(
+                "the stream ended before data: [DONE] after {} content chunks",
+                st.content_chunks
+            ),
         })
     }
 }
@@ -319,27 +366,41 @@ mod tests {
         let mut s = state();
         let t0 = s.sent;
         let at = |ms| t0 + Duration::from_millis(ms);
-        let u = |c| format!(r#"{{"choices":[{{"text":"{}"}}],"usage":{{"prompt_tokens":3,"completion_tokens":{c}}}}}"#, "x".repeat(c));
+        let u = |c| {
+            format!(
+                r#"{{"choices":[{{"text":"{}"}}],"usage":{{"prompt_tokens":3,"completion_tokens":{c}}}}}"#,
+                "x".repeat(c)
+            )
+        };
         s.on_event(br#"{"choices":[{"delta":{"role":"assistant","content":""}}],"usage":{"prompt_tokens":3,"completion_tokens":0}}"#, at(5)).unwrap();
         s.on_event(u(1).as_bytes(), at(100)).unwrap();
         s.on_event(u(3).as_bytes(), at(130)).unwrap();
         s.on_event(u(4).as_bytes(), at(130)).unwrap();
-        s.on_event(br#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#, at(131)).unwrap();
+        s.on_event(
+            br#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
+            at(131),
+        )
+        .unwrap();
         s.on_event(b"[DONE]", at(131)).unwrap();
-        s.on_event(b"garbage after done is ignored", at(132)).unwrap();
+        s.on_event(b"garbage after done is ignored", at(132))
+            .unwrap();
         assert!(s.done);
         assert!((s.ttft.unwrap() - 0.1).abs() < 1e-9);
         assert_eq!(s.gaps.len(), 2);
         assert!((f64::from(s.gaps[0]) - 0.03).abs() < 1e-6 && s.gaps[1] == 0.0);
         assert_eq!(s.chunk_tokens, Some(vec![1, 2, 1]));
-        assert_eq!((s.usage_prompt, s.usage_completion, s.content_chunks), (Some(3), Some(4), 3));
+        assert_eq!(
+            (s.usage_prompt, s.usage_completion, s.content_chunks),
+            (Some(3), Some(4), 3)
+        );
         assert_eq!(s.text.as_deref(), Some("xxxxxxxx"));
     }
 
     #[test]
     fn chunks_without_usage_make_per_chunk_tokens_unknown() {
         let mut s = state();
-        s.on_event(br#"{"choices":[{"text":"a"}]}"#, s.sent).unwrap();
+        s.on_event(br#"{"choices":[{"text":"a"}]}"#, s.sent)
+            .unwrap();
         assert_eq!(s.chunk_tokens, None);
     }
 
@@ -348,7 +409,9 @@ mod tests {
         let mut s = state();
         let f = s.on_event(b"{\"choices\": [", s.sent).unwrap_err();
         assert_eq!(f.kind, ErrorKind::MalformedSse);
-        let f = s.on_event(br#"{"error": {"message": "boom"}}"#, s.sent).unwrap_err();
+        let f = s
+            .on_event(br#"{"error": {"message": "boom"}}"#, s.sent)
+            .unwrap_err();
         assert_eq!(f.kind, ErrorKind::ServerErrorEvent);
         assert!(f.message.contains("boom"));
     }

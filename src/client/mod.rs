@@ -64,20 +64,31 @@ pub struct Client {
 
 /// The API root: the base URL with `/v1` appended unless it already ends with it.
 pub fn api_root(base_url: &str) -> Result<Url, ClientError> {
-    let err = |message: &str| ClientError::BaseUrl { url: base_url.to_owned(), message: message.to_owned() };
+    let err = |message: &str| ClientError::BaseUrl {
+        url: base_url.to_owned(),
+        message: message.to_owned(),
+    };
     let mut url = Url::parse(base_url.trim()).map_err(|e| err(&format!("not a URL ({e})")))?;
     match url.scheme() {
         "http" => {}
-        "https" => return Err(err("https is not supported (modelbench is built without TLS); use http://")),
+        "https" => {
+            return Err(err(
+                "https is not supported (modelbench is built without TLS); use http://",
+            ))
+        }
         _ => return Err(err("expected an http:// URL")),
     }
-    if url.host_str().is_none_or(str::is_empty) {
+    if url.host_str().map_or(true, str::is_empty) {
         return Err(err("no host"));
     }
     url.set_query(None);
     url.set_fragment(None);
     let path = url.path().trim_end_matches('/').to_owned();
-    let path = if path.ends_with("/v1") { path } else { format!("{path}/v1") };
+    let path = if path.ends_with("/v1") {
+        path
+    } else {
+        format!("{path}/v1")
+    };
     url.set_path(&path);
     Ok(url)
 }
@@ -100,7 +111,8 @@ impl Client {
         let url = endpoint_url(&cfg.base_url, cfg.body.endpoint)?;
         let auth = match &cfg.api_key {
             Some(k) => {
-                let mut v = HeaderValue::from_str(&format!("Bearer {k}")).map_err(|_| ClientError::ApiKey)?;
+                let mut v = HeaderValue::from_str(&format!("Bearer {k}"))
+                    .map_err(|_| ClientError::ApiKey)?;
                 v.set_sensitive(true);
                 Some(v)
             }
@@ -139,16 +151,33 @@ mod tests {
     #[test]
     fn normalises_base_urls() {
         let u = |s| endpoint_url(s, Endpoint::Completions).map(|u| u.to_string());
-        assert_eq!(u("http://127.0.0.1:8000").unwrap(), "http://127.0.0.1:8000/v1/completions");
-        assert_eq!(u("http://127.0.0.1:8000/").unwrap(), "http://127.0.0.1:8000/v1/completions");
-        assert_eq!(u("http://127.0.0.1:8000/v1/").unwrap(), "http://127.0.0.1:8000/v1/completions");
-        assert_eq!(u("http://h/proxy/v1").unwrap(), "http://h/proxy/v1/completions");
         assert_eq!(
-            endpoint_url("http://h:1", Endpoint::Chat).unwrap().to_string(),
+            u("http://127.0.0.1:8000").unwrap(),
+            "http://127.0.0.1:8000/v1/completions"
+        );
+        assert_eq!(
+            u("http://127.0.0.1:8000/").unwrap(),
+            "http://127.0.0.1:8000/v1/completions"
+        );
+        assert_eq!(
+            u("http://127.0.0.1:8000/v1/").unwrap(),
+            "http://127.0.0.1:8000/v1/completions"
+        );
+        assert_eq!(
+            u("http://h/proxy/v1").unwrap(),
+            "http://h/proxy/v1/completions"
+        );
+        assert_eq!(
+            endpoint_url("http://h:1", Endpoint::Chat)
+                .unwrap()
+                .to_string(),
             "http://h:1/v1/chat/completions"
         );
         assert!(u("https://h").unwrap_err().to_string().contains("TLS"));
         assert!(u("localhost:8000").is_err());
-        assert!(u("nonsense").unwrap_err().to_string().contains("--base-url"));
+        assert!(u("nonsense")
+            .unwrap_err()
+            .to_string()
+            .contains("--base-url"));
     }
 }

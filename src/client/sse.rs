@@ -18,20 +18,41 @@ pub struct SseParser {
 
 impl SseParser {
     pub fn new() -> SseParser {
-        SseParser { partial: Vec::with_capacity(512), data: Vec::with_capacity(512), has_data: false, events: 0 }
+        SseParser {
+            partial: Vec::with_capacity(512),
+            data: Vec::with_capacity(512),
+            has_data: false,
+            events: 0,
+        }
     }
 
     /// Feeds the next bytes of the stream; `on_event` gets the data of every event completed by
     /// them. Stops at the first error returned by `on_event`.
-    pub fn feed<E>(&mut self, mut bytes: &[u8], on_event: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+    pub fn feed<E>(
+        &mut self,
+        mut bytes: &[u8],
+        on_event: &mut impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
         while let Some(nl) = memchr::memchr(b'\n', bytes) {
             let (head, rest) = (&bytes[..nl], &bytes[nl + 1..]);
             bytes = rest;
             if self.partial.is_empty() {
-                line(head, &mut self.data, &mut self.has_data, &mut self.events, on_event)?;
+                line(
+                    head,
+                    &mut self.data,
+                    &mut self.has_data,
+                    &mut self.events,
+                    on_event,
+                )?;
             } else {
                 self.partial.extend_from_slice(head);
-                let r = line(&self.partial, &mut self.data, &mut self.has_data, &mut self.events, on_event);
+                let r = line(
+                    &self.partial,
+                    &mut self.data,
+                    &mut self.has_data,
+                    &mut self.events,
+                    on_event,
+                );
                 self.partial.clear();
                 r?;
             }
@@ -41,12 +62,27 @@ impl SseParser {
     }
 
     /// The stream ended: an event not closed by a blank line is still dispatched (lenient).
-    pub fn finish<E>(&mut self, on_event: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+    pub fn finish<E>(
+        &mut self,
+        on_event: &mut impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
         if !self.partial.is_empty() {
             let partial = std::mem::take(&mut self.partial);
-            line(&partial, &mut self.data, &mut self.has_data, &mut self.events, on_event)?;
+            line(
+                &partial,
+                &mut self.data,
+                &mut self.has_data,
+                &mut self.events,
+                on_event,
+            )?;
         }
-        line(b"", &mut self.data, &mut self.has_data, &mut self.events, on_event)
+        line(
+            b"",
+            &mut self.data,
+            &mut self.has_data,
+            &mut self.events,
+            on_event,
+        )
     }
 }
 
@@ -110,11 +146,16 @@ mod tests {
 
     #[test]
     fn splits_events_across_arbitrary_chunk_boundaries() {
-        let stream = b"data: {\"a\":1}\n\n: keep-alive\n\ndata: {\"b\":2}\r\n\r\nevent: x\ndata:[DONE]\n\n";
+        let stream =
+            b"data: {\"a\":1}\n\n: keep-alive\n\ndata: {\"b\":2}\r\n\r\nevent: x\ndata:[DONE]\n\n";
         let want = vec!["{\"a\":1}", "{\"b\":2}", "[DONE]"];
         assert_eq!(events_of(&[stream]), want);
         for cut in 0..stream.len() {
-            assert_eq!(events_of(&[&stream[..cut], &stream[cut..]]), want, "cut at {cut}");
+            assert_eq!(
+                events_of(&[&stream[..cut], &stream[cut..]]),
+                want,
+                "cut at {cut}"
+            );
         }
         let bytes: Vec<&[u8]> = stream.chunks(1).collect();
         assert_eq!(events_of(&bytes), want);
@@ -122,7 +163,10 @@ mod tests {
 
     #[test]
     fn joins_multiline_data_and_flushes_unterminated_event() {
-        assert_eq!(events_of(&[b"data: a\ndata: b\n\ndata: c"]), vec!["a\nb", "c"]);
+        assert_eq!(
+            events_of(&[b"data: a\ndata: b\n\ndata: c"]),
+            vec!["a\nb", "c"]
+        );
         assert_eq!(events_of(&[b"id: 1\nretry: 5\n\n"]), Vec::<String>::new());
     }
 

@@ -26,7 +26,9 @@ impl std::str::FromStr for Rate {
         match t.parse::<f64>() {
             Ok(r) if r.is_infinite() && r > 0.0 => Ok(Rate::Infinite),
             Ok(r) if r.is_finite() && r > 0.0 => Ok(Rate::PerSecond(r)),
-            _ => Err(format!("expected a number of requests per second > 0 or `inf`, got {s:?}")),
+            _ => Err(format!(
+                "expected a number of requests per second > 0 or `inf`, got {s:?}"
+            )),
         }
     }
 }
@@ -89,6 +91,9 @@ mod tests {
             assert!((cv2 - 1.0 / b).abs() < 0.1 / b, "b={b} cv2={cv2}");
         }
         assert_eq!(offsets(3, Rate::Infinite, 1.0, 0), vec![0.0; 3]);
-        assert_eq!(offsets(4, Rate::PerSecond(1.0), 1.0, 9), offsets(4, Rate::PerSecond(1.0), 1.0, 9));
+        assert_eq!(
+            offsets(4, Rate::PerSecond(1.0), 1.0, 9),
+            offsets(4, Rate::PerSecond(1.0), 1.0, 9)
+        );
     }
 }

@@ -11,14 +11,25 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::Deserialize;
 
-use super::{estimate_tokens, item_seed, RequestSpec, TokenizerHandle, Workload, WorkloadError, WorkloadSpec, DEFAULT_DATASET_PROMPTS};
+use super::{
+    estimate_tokens, item_seed, RequestSpec, TokenizerHandle, Workload, WorkloadError,
+    WorkloadSpec, DEFAULT_DATASET_PROMPTS,
+};
 
 fn read(path: &Path) -> Result<Vec<u8>, WorkloadError> {
-    std::fs::read(path).map_err(|source| WorkloadError::Io { path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| WorkloadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// (prompt, max_tokens) items → measured and warm-up requests, cycling through the items.
-fn split(items: &[(String, u32)], n: usize, warmup: usize, tok: Option<&TokenizerHandle>) -> (Vec<RequestSpec>, Vec<RequestSpec>) {
+fn split(
+    items: &[(String, u32)],
+    n: usize,
+    warmup: usize,
+    tok: Option<&TokenizerHandle>,
+) -> (Vec<RequestSpec>, Vec<RequestSpec>) {
     let spec = |i: usize| {
         let (prompt, max_tokens) = &items[i % items.len()];
         RequestSpec {
@@ -28,11 +39,18 @@ fn split(items: &[(String, u32)], n: usize, warmup: usize, tok: Option<&Tokenize
             arrival: None,
         }
     };
-    ((0..n).map(spec).collect(), (n..n + warmup).map(spec).collect())
+    (
+        (0..n).map(spec).collect(),
+        (n..n + warmup).map(spec).collect(),
+    )
 }
 
 /// `--prompts-file F`: one prompt per line, blank lines skipped.
-pub fn prompts_file(path: &Path, spec: &WorkloadSpec, tok: Option<&TokenizerHandle>) -> Result<Workload, WorkloadError> {
+pub fn prompts_file(
+    path: &Path,
+    spec: &WorkloadSpec,
+    tok: Option<&TokenizerHandle>,
+) -> Result<Workload, WorkloadError> {
     let bytes = read(path)?;
     let text = String::from_utf8(bytes).map_err(|e| WorkloadError::Invalid {
         path: path.to_path_buf(),
@@ -45,11 +63,19 @@ pub fn prompts_file(path: &Path, spec: &WorkloadSpec, tok: Option<&TokenizerHand
         .map(|l| (l.to_owned(), spec.max_tokens))
         .collect();
     if items.is_empty() {
-        return Err(WorkloadError::Invalid { path: path.to_path_buf(), message: "no prompts (every line is blank)".into() });
+        return Err(WorkloadError::Invalid {
+            path: path.to_path_buf(),
+            message: "no prompts (every line is blank)".into(),
+        });
     }
     let n = spec.num_prompts.unwrap_or(items.len());
     let (measured, warmup) = split(&items, n, spec.warmup, tok);
-    Ok(Workload { measured, warmup, approximate: None, inexact_prompts: 0 })
+    Ok(Workload {
+        measured,
+        warmup,
+        approximate: None,
+        inexact_prompts: 0,
+    })
 }
 
 #[derive(Deserialize)]
@@ -71,7 +97,8 @@ fn first_exchange(c: Conversation) -> Option<(String, String)> {
     let mut turns = c.conversations.into_iter();
     let human = turns.by_ref().find(|t| t.from == "human")?;
     let reply = turns.next().filter(|t| t.from != "human")?;
-    (!human.value.trim().is_empty() && !reply.value.trim().is_empty()).then_some((human.value, reply.value))
+    (!human.value.trim().is_empty() && !reply.value.trim().is_empty())
+        .then_some((human.value, reply.value))
 }
 
 /// `--dataset sharegpt --dataset-path F`: the first human turn of each conversation is the
@@ -84,10 +111,13 @@ pub fn sharegpt(
     tok: Option<&TokenizerHandle>,
 ) -> Result<Workload, WorkloadError> {
     let bytes = read(path)?;
-    let convs: Vec<Conversation> = serde_json::from_slice(&bytes).map_err(|e| WorkloadError::Invalid {
-        path: path.to_path_buf(),
-        message: format!("not a ShareGPT JSON list of {{\"conversations\": [...]}} objects: {e}"),
-    })?;
+    let convs: Vec<Conversation> =
+        serde_json::from_slice(&bytes).map_err(|e| WorkloadError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "not a ShareGPT JSON list of {{\"conversations\": [...]}} objects: {e}"
+            ),
+        })?;
     drop(bytes);
     let mut pairs: Vec<(String, String)> = convs.into_iter().filter_map(first_exchange).collect();
     if pairs.is_empty() {
@@ -97,7 +127,9 @@ pub fn sharegpt(
         });
     }
     pairs.shuffle(&mut StdRng::seed_from_u64(item_seed(spec.seed, 21, 0)));
-    let n = spec.num_prompts.unwrap_or(DEFAULT_DATASET_PROMPTS.min(pairs.len()));
+    let n = spec
+        .num_prompts
+        .unwrap_or(DEFAULT_DATASET_PROMPTS.min(pairs.len()));
     pairs.truncate(n + spec.warmup);
     let items: Vec<(String, u32)> = pairs
         .into_iter()
@@ -115,7 +147,12 @@ pub fn sharegpt(
         (None, Some(_)) => Some("prompt token counts are estimates (no --tokenizer) until the server's usage arrives".into()),
         (None, None) => Some("output lengths are estimated from the reply text (about four characters per token; no --tokenizer)".into()),
     };
-    Ok(Workload { measured, warmup, approximate, inexact_prompts: 0 })
+    Ok(Workload {
+        measured,
+        warmup,
+        approximate,
+        inexact_prompts: 0,
+    })
 }
 
 #[cfg(test)]
@@ -124,7 +161,13 @@ mod tests {
     use crate::workload::WorkloadSource;
 
     fn spec(source: WorkloadSource, n: Option<usize>, warmup: usize) -> WorkloadSpec {
-        WorkloadSpec { source, num_prompts: n, warmup, seed: 1, max_tokens: 33 }
+        WorkloadSpec {
+            source,
+            num_prompts: n,
+            warmup,
+            seed: 1,
+            max_tokens: 33,
+        }
     }
 
     #[test]
@@ -132,16 +175,39 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("p.txt");
         std::fs::write(&p, "first\n\n  \nsecond\r\nthird\n").unwrap();
-        let w = prompts_file(&p, &spec(WorkloadSource::PromptsFile(p.clone()), None, 1), None).unwrap();
+        let w = prompts_file(
+            &p,
+            &spec(WorkloadSource::PromptsFile(p.clone()), None, 1),
+            None,
+        )
+        .unwrap();
         let prompts: Vec<_> = w.measured.iter().map(|r| r.prompt.as_str()).collect();
         assert_eq!(prompts, ["first", "second", "third"]);
         assert_eq!(w.warmup[0].prompt, "first");
-        assert!(w.measured.iter().all(|r| r.max_tokens == 33 && r.arrival.is_none()));
-        let w = prompts_file(&p, &spec(WorkloadSource::PromptsFile(p.clone()), Some(5), 0), None).unwrap();
+        assert!(w
+            .measured
+            .iter()
+            .all(|r| r.max_tokens == 33 && r.arrival.is_none()));
+        let w = prompts_file(
+            &p,
+            &spec(WorkloadSource::PromptsFile(p.clone()), Some(5), 0),
+            None,
+        )
+        .unwrap();
         assert_eq!(w.measured[4].prompt, "second");
         std::fs::write(&p, "\n \n").unwrap();
-        assert!(prompts_file(&p, &spec(WorkloadSource::PromptsFile(p.clone()), None, 0), None).is_err());
-        let e = prompts_file(&d.path().join("nope.txt"), &spec(WorkloadSource::PromptsFile(p.clone()), None, 0), None).unwrap_err();
+        assert!(prompts_file(
+            &p,
+            &spec(WorkloadSource::PromptsFile(p.clone()), None, 0),
+            None
+        )
+        .is_err());
+        let e = prompts_file(
+            &d.path().join("nope.txt"),
+            &spec(WorkloadSource::PromptsFile(p.clone()), None, 0),
+            None,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("nope.txt"));
     }
 
@@ -156,16 +222,30 @@ mod tests {
                 {"id":"c","conversations":[{"from":"system","value":"sys"},{"from":"human","value":"q2"},{"from":"gpt","value":"abcdefgh"}]}]"#,
         )
         .unwrap();
-        let s = spec(WorkloadSource::ShareGpt { path: p.clone(), output_len: None }, None, 0);
+        let s = spec(
+            WorkloadSource::ShareGpt {
+                path: p.clone(),
+                output_len: None,
+            },
+            None,
+            0,
+        );
         let w = sharegpt(&p, None, &s, None).unwrap();
         assert_eq!(w.measured.len(), 2);
-        let mut got: Vec<_> = w.measured.iter().map(|r| (r.prompt.as_str(), r.max_tokens)).collect();
+        let mut got: Vec<_> = w
+            .measured
+            .iter()
+            .map(|r| (r.prompt.as_str(), r.max_tokens))
+            .collect();
         got.sort();
         assert_eq!(got, [("hello there", 10), ("q2", 2)]);
         assert!(w.approximate.is_some());
         let w = sharegpt(&p, Some(7), &s, None).unwrap();
         assert!(w.measured.iter().all(|r| r.max_tokens == 7));
         std::fs::write(&p, "{\"not\": \"a list\"}").unwrap();
-        assert!(sharegpt(&p, None, &s, None).unwrap_err().to_string().contains("ShareGPT"));
+        assert!(sharegpt(&p, None, &s, None)
+            .unwrap_err()
+            .to_string()
+            .contains("ShareGPT"));
     }
 }

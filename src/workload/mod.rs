@@ -34,8 +34,15 @@ pub struct RequestSpec {
 pub enum WorkloadSource {
     PromptsFile(PathBuf),
     Trace(PathBuf),
-    Random { input_len: u32, output_len: u32, range_ratio: f64 },
-    ShareGpt { path: PathBuf, output_len: Option<u32> },
+    Random {
+        input_len: u32,
+        output_len: u32,
+        range_ratio: f64,
+    },
+    ShareGpt {
+        path: PathBuf,
+        output_len: Option<u32>,
+    },
 }
 
 impl WorkloadSource {
@@ -80,7 +87,10 @@ pub struct Workload {
 #[derive(Debug, thiserror::Error)]
 pub enum WorkloadError {
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error("--tokenizer {path}: {message}")]
@@ -88,14 +98,21 @@ pub enum WorkloadError {
 }
 
 /// Builds the workload: the measured requests, then the warm-up requests.
-pub fn build(spec: &WorkloadSpec, tok: Option<&TokenizerHandle>) -> Result<Workload, WorkloadError> {
+pub fn build(
+    spec: &WorkloadSpec,
+    tok: Option<&TokenizerHandle>,
+) -> Result<Workload, WorkloadError> {
     let mut w = match &spec.source {
         WorkloadSource::PromptsFile(path) => files::prompts_file(path, spec, tok)?,
-        WorkloadSource::ShareGpt { path, output_len } => files::sharegpt(path, *output_len, spec, tok)?,
-        WorkloadSource::Trace(path) => trace::trace(path, spec, tok)?,
-        WorkloadSource::Random { input_len, output_len, range_ratio } => {
-            synthetic::random(*input_len, *output_len, *range_ratio, spec, tok)?
+        WorkloadSource::ShareGpt { path, output_len } => {
+            files::sharegpt(path, *output_len, spec, tok)?
         }
+        WorkloadSource::Trace(path) => trace::trace(path, spec, tok)?,
+        WorkloadSource::Random {
+            input_len,
+            output_len,
+            range_ratio,
+        } => synthetic::random(*input_len, *output_len, *range_ratio, spec, tok)?,
     };
     if w.inexact_prompts > 0 {
         let note = format!(
@@ -114,7 +131,9 @@ pub fn build(spec: &WorkloadSpec, tok: Option<&TokenizerHandle>) -> Result<Workl
 /// parallel generation is deterministic).
 pub(crate) fn item_seed(seed: u64, stream: u64, index: usize) -> u64 {
     // SplitMix64 finaliser over (seed, stream, index).
-    let mut z = seed ^ stream.wrapping_mul(0xA24B_AED4_963E_E407) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut z = seed
+        ^ stream.wrapping_mul(0xA24B_AED4_963E_E407)
+        ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -125,7 +144,9 @@ pub(crate) fn item_seed(seed: u64, stream: u64, index: usize) -> u64 {
 pub fn estimate_tokens(text: &str) -> u64 {
     let words = text.split_whitespace().count() as u64;
     let chars = text.chars().count() as u64;
-    words.max(chars.div_ceil(4)).max(u64::from(!text.is_empty()))
+    words
+        .max(chars.div_ceil(4))
+        .max(u64::from(!text.is_empty()))
 }
 
 #[cfg(test)]

@@ -8,7 +8,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
-use super::{item_seed, RequestSpec, TokenizerHandle, Workload, WorkloadError, WorkloadSpec, DEFAULT_DATASET_PROMPTS};
+use super::{
+    item_seed, RequestSpec, TokenizerHandle, Workload, WorkloadError, WorkloadSpec,
+    DEFAULT_DATASET_PROMPTS,
+};
 
 /// Seed streams, so warm-up and measured prompts never repeat each other.
 const STREAM_MEASURED: u64 = 1;
@@ -16,13 +19,15 @@ const STREAM_WARMUP: u64 = 2;
 const STREAM_LENGTHS: u64 = 3;
 
 const WORDS: &[&str] = &[
-    "the", "of", "and", "to", "in", "is", "for", "that", "with", "on", "as", "by", "at", "from", "this", "are", "be", "it",
-    "an", "or", "was", "which", "not", "have", "has", "but", "all", "can", "more", "one", "new", "time", "also", "other",
-    "about", "their", "there", "when", "been", "into", "some", "than", "first", "only", "year", "most", "over", "such",
-    "after", "data", "work", "system", "model", "city", "water", "light", "music", "house", "world", "number", "part",
-    "group", "small", "large", "early", "later", "north", "south", "river", "table", "paper", "value", "order", "point",
-    "field", "market", "energy", "school", "family", "story", "level", "power", "money", "night", "green", "black",
-    "white", "red", "blue", "round", "open", "short", "long", "high", "low", "fast", "slow", "hard", "soft",
+    "the", "of", "and", "to", "in", "is", "for", "that", "with", "on", "as", "by", "at", "from",
+    "this", "are", "be", "it", "an", "or", "was", "which", "not", "have", "has", "but", "all",
+    "can", "more", "one", "new", "time", "also", "other", "about", "their", "there", "when",
+    "been", "into", "some", "than", "first", "only", "year", "most", "over", "such", "after",
+    "data", "work", "system", "model", "city", "water", "light", "music", "house", "world",
+    "number", "part", "group", "small", "large", "early", "later", "north", "south", "river",
+    "table", "paper", "value", "order", "point", "field", "market", "energy", "school", "family",
+    "story", "level", "power", "money", "night", "green", "black", "white", "red", "blue", "round",
+    "open", "short", "long", "high", "low", "fast", "slow", "hard", "soft",
 ];
 
 /// The text and measured length of one synthetic prompt of `len` tokens.
@@ -37,7 +42,11 @@ pub(crate) fn prompt_of_len(len: u32, seed: u64, tok: Option<&TokenizerHandle>) 
     match tok {
         Some(t) => {
             let (text, n, exact) = t.exact_prompt(len as usize, &mut rng);
-            Prompt { text, tokens: Some(n as u32), exact }
+            Prompt {
+                text,
+                tokens: Some(n as u32),
+                exact,
+            }
         }
         None => {
             let mut text = String::with_capacity(len as usize * 6);
@@ -47,7 +56,11 @@ pub(crate) fn prompt_of_len(len: u32, seed: u64, tok: Option<&TokenizerHandle>) 
                 }
                 text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
             }
-            Prompt { text, tokens: None, exact: true }
+            Prompt {
+                text,
+                tokens: None,
+                exact: true,
+            }
         }
     }
 }
@@ -64,7 +77,15 @@ pub(crate) fn prompts_for(
         .enumerate()
         .map(|(i, &(len, max_tokens, arrival))| {
             let p = prompt_of_len(len, item_seed(seed, stream, i), tok);
-            (RequestSpec { prompt: p.text, prompt_tokens: p.tokens, max_tokens, arrival }, p.exact)
+            (
+                RequestSpec {
+                    prompt: p.text,
+                    prompt_tokens: p.tokens,
+                    max_tokens,
+                    arrival,
+                },
+                p.exact,
+            )
         })
         .collect();
     let inexact = built.iter().filter(|(_, exact)| !exact).count();
@@ -93,14 +114,25 @@ pub fn random(
     let mut rng = StdRng::seed_from_u64(item_seed(spec.seed, STREAM_LENGTHS, 0));
     let mut shapes = |count: usize| -> Vec<(u32, u32, Option<f64>)> {
         (0..count)
-            .map(|_| (draw_len(input_len, range_ratio, &mut rng), draw_len(output_len, range_ratio, &mut rng), None))
+            .map(|_| {
+                (
+                    draw_len(input_len, range_ratio, &mut rng),
+                    draw_len(output_len, range_ratio, &mut rng),
+                    None,
+                )
+            })
             .collect()
     };
     let measured_shapes = shapes(n);
     let warmup_shapes = shapes(spec.warmup);
     let (measured, inexact) = prompts_for(&measured_shapes, spec.seed, STREAM_MEASURED, tok);
     let (warmup, _) = prompts_for(&warmup_shapes, spec.seed, STREAM_WARMUP, tok);
-    Ok(Workload { measured, warmup, approximate: no_tokenizer_note(tok), inexact_prompts: inexact })
+    Ok(Workload {
+        measured,
+        warmup,
+        approximate: no_tokenizer_note(tok),
+        inexact_prompts: inexact,
+    })
 }
 
 pub(crate) fn no_tokenizer_note(tok: Option<&TokenizerHandle>) -> Option<String> {
@@ -119,7 +151,11 @@ mod tests {
 
     fn spec(n: usize, warmup: usize) -> WorkloadSpec {
         WorkloadSpec {
-            source: WorkloadSource::Random { input_len: 32, output_len: 8, range_ratio: 0.0 },
+            source: WorkloadSource::Random {
+                input_len: 32,
+                output_len: 8,
+                range_ratio: 0.0,
+            },
             num_prompts: Some(n),
             warmup,
             seed: 5,

@@ -27,15 +27,24 @@ pub struct TokenizerHandle {
 
 impl std::fmt::Debug for TokenizerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenizerHandle").field("path", &self.path).finish()
+        f.debug_struct("TokenizerHandle")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
 impl TokenizerHandle {
     /// Loads `tokenizer.json`, or `<dir>/tokenizer.json` when `path` is a folder.
     pub fn load(path: &Path) -> Result<TokenizerHandle, WorkloadError> {
-        let err = |message: String| WorkloadError::Tokenizer { path: path.to_path_buf(), message };
-        let file = if path.is_dir() { path.join("tokenizer.json") } else { path.to_path_buf() };
+        let err = |message: String| WorkloadError::Tokenizer {
+            path: path.to_path_buf(),
+            message,
+        };
+        let file = if path.is_dir() {
+            path.join("tokenizer.json")
+        } else {
+            path.to_path_buf()
+        };
         if !file.is_file() {
             return Err(err(if path.is_dir() {
                 "the folder has no tokenizer.json".into()
@@ -43,22 +52,36 @@ impl TokenizerHandle {
                 "no such file".into()
             }));
         }
-        let tok = tokenizers::Tokenizer::from_file(&file).map_err(|e| err(format!("not a usable tokenizer.json: {e}")))?;
+        let tok = tokenizers::Tokenizer::from_file(&file)
+            .map_err(|e| err(format!("not a usable tokenizer.json: {e}")))?;
         let added = tok.get_added_tokens_decoder();
         let vocab = tok.get_vocab_size(true) as u32;
-        let sampleable: Vec<u32> = (0..vocab).filter(|id| !added.contains_key(id) && tok.id_to_token(*id).is_some()).collect();
+        let sampleable: Vec<u32> = (0..vocab)
+            .filter(|id| !added.contains_key(id) && tok.id_to_token(*id).is_some())
+            .collect();
         if sampleable.is_empty() {
             return Err(err("the vocabulary is empty".into()));
         }
-        let added_per_input = tok.encode("", true).map(|e| e.len()).map_err(|e| err(e.to_string()))?;
-        Ok(TokenizerHandle { tok, path: file, sampleable, added_per_input })
+        let added_per_input = tok
+            .encode("", true)
+            .map(|e| e.len())
+            .map_err(|e| err(e.to_string()))?;
+        Ok(TokenizerHandle {
+            tok,
+            path: file,
+            sampleable,
+            added_per_input,
+        })
     }
 
     /// Tokens of `text`; `with_special` adds what the tokenizer adds around an input (as a
     /// server does for a prompt). Tokenizer failures count as 0 (they do not happen on valid
     /// UTF-8 with the tokenizers in use).
     pub fn count(&self, text: &str, with_special: bool) -> usize {
-        self.tok.encode_fast(text, with_special).map(|e| e.len()).unwrap_or(0)
+        self.tok
+            .encode_fast(text, with_special)
+            .map(|e| e.len())
+            .unwrap_or(0)
     }
 
     /// A random prompt of exactly `len` tokens (special tokens included), or the closest one
@@ -73,7 +96,10 @@ impl TokenizerHandle {
             if n == target && !text.trim().is_empty() {
                 return (text, n + self.added_per_input, true);
             }
-            if best.as_ref().is_none_or(|(_, b)| n.abs_diff(target) < b.abs_diff(target)) {
+            if best
+                .as_ref()
+                .map_or(true, |(_, b)| n.abs_diff(target) < b.abs_diff(target))
+            {
                 best = Some((text, n));
             }
             if n > target {
@@ -102,7 +128,10 @@ pub(crate) mod tests {
     use super::*;
     use rand::SeedableRng;
     use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
-    use tokenizers::{AddedToken, DecoderWrapper, NormalizerWrapper, PostProcessorWrapper, PreTokenizerWrapper, TokenizerImpl};
+    use tokenizers::{
+        AddedToken, DecoderWrapper, NormalizerWrapper, PostProcessorWrapper, PreTokenizerWrapper,
+        TokenizerImpl,
+    };
 
     /// Trains a small byte-level BPE tokenizer (with a BOS token added to every input) and
     /// writes it as tokenizer.json into `dir`.
@@ -121,11 +150,17 @@ pub(crate) mod tests {
             .special_tokens(vec![AddedToken::from("<s>", true)])
             .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
             .build();
-        let mut tok: TokenizerImpl<BPE, NormalizerWrapper, PreTokenizerWrapper, PostProcessorWrapper, DecoderWrapper> =
-            TokenizerImpl::new(BPE::default());
+        let mut tok: TokenizerImpl<
+            BPE,
+            NormalizerWrapper,
+            PreTokenizerWrapper,
+            PostProcessorWrapper,
+            DecoderWrapper,
+        > = TokenizerImpl::new(BPE::default());
         tok.with_pre_tokenizer(Some(PreTokenizerWrapper::ByteLevel(ByteLevel::default())));
         tok.with_decoder(Some(DecoderWrapper::ByteLevel(ByteLevelDec::default())));
-        tok.train_from_files(&mut trainer, vec![corpus.to_string_lossy().into_owned()]).unwrap();
+        tok.train_from_files(&mut trainer, vec![corpus.to_string_lossy().into_owned()])
+            .unwrap();
         let bos = tok.token_to_id("<s>").unwrap();
         let post = TemplateProcessing::builder()
             .try_single("<s> $A")
