@@ -1,0 +1,383 @@
+//! Runs the plan: for each planned run, a run folder, the server, the readiness wait, a warm-up
+//! request, the benchmark (`runner::run_to_folder`, exactly what `modelbench run` does), then
+//! the server is stopped and the outcome recorded. A failing configuration is recorded and the
+//! sweep goes on; a signal stops the current run and ends the sweep; the server group is
+//! stopped on every path.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::command::ServeTemplate;
+use super::logscan::{failure_reason, read_end, tail};
+use super::plan::PlannedRun;
+use super::progress::{Phase, Progress};
+use super::server::{wait_port_free, ReadyError, ServerError, ServerProcess};
+use super::signals::Signals;
+use super::state::{
+    create_run_dir, set_aside_results, PlannedRunInfo, StateError, Status, StatusRecord, SERVER_LOG,
+};
+use super::summary::{RunEntry, SweepState, SweepSummary};
+use super::warmup::warm_up;
+use crate::runner::{run_to_folder, BenchSettings, RunMeta, RunReport};
+
+/// Lines of server.log kept with a failure.
+const TAIL_LINES: usize = 40;
+/// How long a port may stay busy after our server stopped.
+const PORT_WAIT: Duration = Duration::from_secs(30);
+/// How often the server is checked during the benchmark.
+const WATCH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Everything the driver needs besides the plan.
+#[derive(Debug, Clone)]
+pub struct SweepSettings {
+    pub bench: BenchSettings,
+    pub template: ServeTemplate,
+    /// `<output-dir>/<model with / as _>`.
+    pub model_dir: PathBuf,
+    pub startup_timeout: Duration,
+    pub stop_grace: Duration,
+    pub max_failed_fraction: f64,
+    /// modelbench's own command line (API key masked).
+    pub command_line: String,
+}
+
+/// An error that ends the whole sweep (after the server was stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
+/// How one run ended.
+#[derive(Debug)]
+struct Ended {
+    status: Status,
+    phase: Phase,
+    reason: Option<String>,
+    server_exit: Option<String>,
+    report: Option<RunReport>,
+}
+
+impl Ended {
+    fn new(status: Status, phase: Phase, reason: Option<String>) -> Ended {
+        Ended {
+            status,
+            phase,
+            reason,
+            server_exit: None,
+            report: None,
+        }
+    }
+}
+
+/// Runs every planned run; the summary is rewritten after each one. Returns `Err` only for
+/// errors that make going on pointless (cannot write, port held by another program, server
+/// command not found), after recording them in the summary.
+pub async fn run_plan(
+    settings: &SweepSettings,
+    plan: &[PlannedRun],
+    summary: &mut SweepSummary,
+    signals: &Signals,
+) -> Result<(), SweepError> {
+    let mut progress = Progress::new(plan.len());
+    summary.write(progress.elapsed())?;
+    for (i, run) in plan.iter().enumerate() {
+        if signals.stopped() {
+            break;
+        }
+        progress.begin(i + 1, &run.label());
+        let outcome = run_one(settings, run, signals, &mut progress).await;
+        progress.end();
+        match outcome {
+            Ok(entry) => {
+                print_outcome(&entry);
+                summary.runs.push(entry);
+                summary.write(progress.elapsed())?;
+            }
+            Err((entry, e)) => {
+                summary.runs.extend(entry);
+                summary.state = SweepState::Aborted;
+                summary.error = Some(e.to_string());
+                summary.write(progress.elapsed())?;
+                return Err(e);
+            }
+        }
+    }
+    summary.state = if signals.stopped() {
+        SweepState::Interrupted
+    } else {
+        SweepState::Finished
+    };
+    summary.write(progress.elapsed())?;
+    Ok(())
+}
+
+fn print_outcome(entry: &RunEntry) {
+    match entry.status {
+        Status::Complete => eprintln!("  complete: {}", entry.run_dir.display()),
+        Status::Interrupted => eprintln!("  interrupted: {}", entry.run_dir.display()),
+        _ => {
+            eprintln!(
+                "  FAILED: {}",
+                entry.reason.as_deref().unwrap_or("unknown reason")
+            );
+            eprintln!("  server log: {}", entry.run_dir.join(SERVER_LOG).display());
+        }
+    }
+}
+
+type RunResult = Result<RunEntry, (Option<RunEntry>, SweepError)>;
+
+/// One planned run, from creating its folder to the port being free again.
+async fn run_one(
+    settings: &SweepSettings,
+    run: &PlannedRun,
+    signals: &Signals,
+    progress: &mut Progress,
+) -> RunResult {
+    let started = Instant::now();
+    let run_dir = create_run_dir(&settings.model_dir)
+        .await
+        .map_err(|e| (None, e.into()))?;
+    let argv = settings.template.argv(&run.config);
+    let info = PlannedRunInfo {
+        repeat: run.repeat,
+        repeats: run.repeats,
+    };
+    let mut record =
+        StatusRecord::start(&settings.bench.args.model, &run.config, &info, argv.clone());
+    record.write(&run_dir).map_err(|e| (None, e.into()))?;
+    let log_path = run_dir.join(SERVER_LOG);
+
+    // A failure that ends the sweep, recorded in the run folder first.
+    let fatal = |mut record: StatusRecord, e: SweepError| {
+        record.status = Status::Failed;
+        record.reason = Some(e.to_string());
+        record.finished_at = Some(chrono::Local::now().to_rfc3339());
+        let _ = record.write(&run_dir);
+        let entry = entry_from(&record, &run_dir, started.elapsed());
+        (Some(entry), e)
+    };
+
+    progress.phase(Phase::StartingServer);
+    if let Err(e) = wait_port_free(settings.template.port, PORT_WAIT).await {
+        return Err(fatal(record, e.into()));
+    }
+    let mut server = match ServerProcess::spawn(&argv, &log_path) {
+        Ok(s) => s,
+        Err(e) => return Err(fatal(record, e.into())),
+    };
+    let mut ended = serve_and_bench(settings, run, &run_dir, &mut server, signals, progress).await;
+
+    progress.phase(Phase::Stopping);
+    if ended.server_exit.is_none() {
+        ended.server_exit = server
+            .exit_status()
+            .filter(|_| ended.status == Status::Failed);
+    }
+    let mut hurry = signals.hurry.clone();
+    let stop = server.stop(settings.stop_grace, &mut hurry).await;
+    if stop.killed {
+        progress.note(&format!(
+            "  the server did not stop within {:.0} s of SIGTERM: killed its process group",
+            settings.stop_grace.as_secs_f64()
+        ));
+    }
+    if !stop.survivors.is_empty() {
+        progress.note(&format!(
+            "  WARNING: processes {:?} survived SIGKILL (uninterruptible?)",
+            stop.survivors
+        ));
+    }
+    drop(server);
+
+    record.status = ended.status;
+    record.finished_at = Some(chrono::Local::now().to_rfc3339());
+    record.duration_s = Some(started.elapsed().as_secs_f64());
+    record.server_exit = ended.server_exit.clone();
+    if let Some(r) = &ended.report {
+        record.successful_requests = Some(r.successful);
+        record.failed_requests = Some(r.failed);
+    }
+    if ended.status != Status::Complete {
+        record.phase = Some(ended.phase.to_string());
+    }
+    if ended.status == Status::Failed {
+        let log = read_end(&log_path);
+        record.log_tail = tail(&log, TAIL_LINES);
+        record.reason = Some(match (ended.reason.take(), failure_reason(&log)) {
+            (Some(r), Some(telling)) if !r.contains(&telling) => format!("{r}: {telling}"),
+            (Some(r), _) => r,
+            (None, Some(telling)) => telling,
+            (None, None) => "unknown (server.log is empty)".to_owned(),
+        });
+        record.results_file = set_aside_results(&run_dir);
+    } else {
+        record.reason = ended.reason.take();
+        record.results_file = run_dir
+            .join(crate::results::read::RESULTS_FILE)
+            .exists()
+            .then(|| crate::results::read::RESULTS_FILE.to_owned());
+    }
+    if stop.survivors.is_empty() {
+        if let Err(e) = wait_port_free(settings.template.port, PORT_WAIT).await {
+            return Err(fatal(record, e.into()));
+        }
+    }
+    record.write(&run_dir).map_err(|e| (None, e.into()))?;
+    Ok(entry_from(&record, &run_dir, started.elapsed()))
+}
+
+fn entry_from(record: &StatusRecord, run_dir: &Path, elapsed: Duration) -> RunEntry {
+    RunEntry {
+        label: record.label.clone(),
+        config: record.config.clone(),
+        repeat: record.repeat,
+        repeats: record.repeats,
+        status: record.status,
+        run_dir: run_dir.to_path_buf(),
+        reason: record.reason.clone(),
+        server_exit: record.server_exit.clone(),
+        duration_s: elapsed.as_secs_f64(),
+        log_tail: record.log_tail.clone(),
+    }
+}
+
+/// Readiness, warm-up and benchmark of a started server.
+async fn serve_and_bench(
+    settings: &SweepSettings,
+    run: &PlannedRun,
+    run_dir: &Path,
+    server: &mut ServerProcess,
+    signals: &Signals,
+    progress: &mut Progress,
+) -> Ended {
+    let base_url = settings.template.base_url();
+    let model = &settings.bench.args.model;
+    let mut stop = signals.stop.clone();
+    match server
+        .wait_ready(&base_url, model, settings.startup_timeout, &mut stop)
+        .await
+    {
+        Ok(()) => {}
+        Err(ReadyError::Interrupted) => {
+            return Ended::new(
+                Status::Interrupted,
+                Phase::StartingServer,
+                Some("stopped by a signal".into()),
+            )
+        }
+        Err(ReadyError::Exited(status)) => {
+            let mut e = Ended::new(
+                Status::Failed,
+                Phase::StartingServer,
+                Some(format!("server exited during startup ({status})")),
+            );
+            e.server_exit = Some(status);
+            return e;
+        }
+        Err(ReadyError::Timeout {
+            waited_s,
+            last_seen,
+        }) => {
+            let reason = format!("server not ready after {waited_s:.0} s ({last_seen})");
+            return Ended::new(Status::Failed, Phase::StartingServer, Some(reason));
+        }
+    }
+
+    progress.phase(Phase::WarmingUp);
+    let warm = tokio::select! {
+        r = warm_up(&base_url, &settings.bench.args) => r,
+        _ = wait_true(&mut stop) => return Ended::new(Status::Interrupted, Phase::WarmingUp, Some("stopped by a signal".into())),
+    };
+    if let Err(reason) = warm {
+        let mut e = Ended::new(Status::Failed, Phase::WarmingUp, Some(reason));
+        e.server_exit = server.exit_status();
+        return e;
+    }
+
+    progress.phase(Phase::Benchmarking);
+    let meta = RunMeta {
+        base_url: base_url.clone(),
+        config: run.config.key,
+        extra_config: run.config.extra_config(),
+        command_line: settings.command_line.clone(),
+        run_dir: Some(run_dir.to_path_buf()),
+    };
+    let (bench_stop, bench_rx) = watch::channel(false);
+    let bench = run_to_folder(&settings.bench, &meta, bench_rx);
+    tokio::pin!(bench);
+    let mut died: Option<String> = None;
+    let mut tick = tokio::time::interval(WATCH_INTERVAL);
+    if signals.stopped() {
+        bench_stop.send_replace(true);
+    }
+    let result = loop {
+        tokio::select! {
+            r = &mut bench => break r,
+            _ = wait_true(&mut stop), if !*bench_stop.borrow() => { bench_stop.send_replace(true); }
+            _ = tick.tick(), if died.is_none() => {
+                if let Some(status) = server.exit_status() {
+                    died = Some(status);
+                    bench_stop.send_replace(true);
+                }
+            }
+        }
+    };
+    judge(settings, result, died, signals.stopped())
+}
+
+/// The outcome of a finished benchmark.
+fn judge(
+    settings: &SweepSettings,
+    result: Result<RunReport, crate::runner::RunError>,
+    died: Option<String>,
+    signalled: bool,
+) -> Ended {
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let mut ended = Ended::new(
+                Status::Failed,
+                Phase::Benchmarking,
+                Some(format!("benchmark failed: {e}")),
+            );
+            ended.server_exit = died;
+            return ended;
+        }
+    };
+    let total = report.successful + report.failed;
+    let mut ended = Ended::new(Status::Complete, Phase::Benchmarking, None);
+    if let Some(status) = died {
+        ended.status = Status::Failed;
+        ended.reason = Some(format!("server exited during the benchmark ({status})"));
+        ended.server_exit = Some(status);
+    } else if signalled && report.interrupted {
+        ended.status = Status::Interrupted;
+        ended.reason = Some("stopped by a signal; results saved, marked interrupted".into());
+    } else if report.successful == 0
+        || report.failed as f64 > settings.max_failed_fraction * total as f64
+    {
+        ended.status = Status::Failed;
+        ended.reason = Some(format!(
+            "{} of {total} requests failed (more than --max-failed-fraction {})",
+            report.failed, settings.max_failed_fraction
+        ));
+    } else if report.interrupted {
+        ended.status = Status::Interrupted;
+        ended.reason = Some("the benchmark stopped early (interrupted)".into());
+    }
+    ended.report = Some(report);
+    ended
+}
+
+/// Resolves once the watched flag is true (never, if its sender is gone while false).
+async fn wait_true(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|v| *v).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
