@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::command::ServeTemplate;
-use super::logscan::{failure_reason, read_end, tail};
+use super::logscan::{failure_reason, file_len, last_line, read_end, tail};
 use super::plan::PlannedRun;
 use super::progress::{Phase, Progress};
 use super::server::{wait_port_free, ReadyError, ServerError, ServerProcess};
@@ -26,6 +26,8 @@ use crate::runner::{run_to_folder, BenchSettings, RunMeta, RunReport};
 const TAIL_LINES: usize = 40;
 /// How long a port may stay busy after our server stopped.
 const PORT_WAIT: Duration = Duration::from_secs(30);
+/// How long the port may be busy before the first server (nothing of ours holds it then).
+const FIRST_PORT_WAIT: Duration = Duration::from_secs(2);
 /// How often the server is checked during the benchmark.
 const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -90,7 +92,7 @@ pub async fn run_plan(
             break;
         }
         progress.begin(i + 1, &run.label());
-        let outcome = run_one(settings, run, signals, &mut progress).await;
+        let outcome = run_one(settings, run, i == 0, signals, &mut progress).await;
         progress.end();
         match outcome {
             Ok(entry) => {
@@ -132,10 +134,12 @@ fn print_outcome(entry: &RunEntry) {
 
 type RunResult = Result<RunEntry, (Option<RunEntry>, SweepError)>;
 
-/// One planned run, from creating its folder to the port being free again.
+/// One planned run, from creating its folder to the port being free again. `first`: the
+/// sweep's first run (the port is not waited for long).
 async fn run_one(
     settings: &SweepSettings,
     run: &PlannedRun,
+    first: bool,
     signals: &Signals,
     progress: &mut Progress,
 ) -> RunResult {
@@ -164,7 +168,8 @@ async fn run_one(
     };
 
     progress.phase(Phase::StartingServer);
-    if let Err(e) = wait_port_free(settings.template.port, PORT_WAIT).await {
+    let port_wait = if first { FIRST_PORT_WAIT } else { PORT_WAIT };
+    if let Err(e) = wait_port_free(settings.template.port, port_wait).await {
         return Err(fatal(record, e.into()));
     }
     let mut server = match ServerProcess::spawn(&argv, &log_path) {
@@ -179,6 +184,8 @@ async fn run_one(
             .exit_status()
             .filter(|_| ended.status == Status::Failed);
     }
+    // What the server wrote before being told to stop (after that: shutdown noise).
+    let log_len_at_stop = file_len(&log_path);
     let mut hurry = signals.hurry.clone();
     let stop = server.stop(settings.stop_grace, &mut hurry).await;
     if stop.killed {
@@ -207,13 +214,14 @@ async fn run_one(
         record.phase = Some(ended.phase.to_string());
     }
     if ended.status == Status::Failed {
-        let log = read_end(&log_path);
-        record.log_tail = tail(&log, TAIL_LINES);
-        record.reason = Some(match (ended.reason.take(), failure_reason(&log)) {
+        record.log_tail = tail(&read_end(&log_path, None), TAIL_LINES);
+        let before_stop = read_end(&log_path, Some(log_len_at_stop));
+        record.reason = Some(match (ended.reason.take(), failure_reason(&before_stop)) {
             (Some(r), Some(telling)) if !r.contains(&telling) => format!("{r}: {telling}"),
             (Some(r), _) => r,
             (None, Some(telling)) => telling,
-            (None, None) => "unknown (server.log is empty)".to_owned(),
+            (None, None) => last_line(&before_stop)
+                .unwrap_or_else(|| "unknown (server.log is empty)".to_owned()),
         });
         record.results_file = set_aside_results(&run_dir);
     } else {

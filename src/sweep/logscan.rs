@@ -8,7 +8,9 @@
 //! 2. the first exception line (`SomethingError: message`) that is not a known wrapper or
 //!    shutdown noise;
 //! 3. the last line mentioning an error;
-//! 4. the last non-empty line.
+//!
+//! and only lines written before modelbench began stopping the server are scanned.
+//! [`last_line`] is the fallback when nothing else explains a failure.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -101,26 +103,39 @@ pub fn failure_reason(text: &str) -> Option<String> {
     if let Some(i) = (0..lines.len()).find(|&i| is_exception_line(lines[i]) && !noisy(&lower[i])) {
         return pick(i);
     }
-    if let Some(i) = (0..lines.len())
+    (0..lines.len())
         .rev()
         .find(|&i| lower[i].contains("error") || lower[i].starts_with("traceback"))
-    {
-        return pick(i);
-    }
-    lines.last().map(|l| shorten(l))
+        .and_then(pick)
 }
 
-/// The end of a file as text (lossy UTF-8), at most [`SCAN_BYTES`].
-pub fn read_end(path: &Path) -> String {
+/// The last non-empty line of a text (without vLLM's prefixes).
+pub fn last_line(text: &str) -> Option<String> {
+    text.lines()
+        .map(strip_prefixes)
+        .rfind(|l| !l.is_empty())
+        .map(shorten)
+}
+
+/// The current size of a file (0 when missing).
+pub fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// The text (lossy UTF-8) of a file's bytes before `end` (the whole file with `None`), at
+/// most the last [`SCAN_BYTES`] of them.
+pub fn read_end(path: &Path, end: Option<u64>) -> String {
     let Ok(mut f) = std::fs::File::open(path) else {
         return String::new();
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    if len > SCAN_BYTES && f.seek(SeekFrom::Start(len - SCAN_BYTES)).is_err() {
+    let end = end.unwrap_or(len).min(len);
+    let start = end.saturating_sub(SCAN_BYTES);
+    if f.seek(SeekFrom::Start(start)).is_err() {
         return String::new();
     }
     let mut buf = Vec::new();
-    if f.read_to_end(&mut buf).is_err() {
+    if f.take(end - start).read_to_end(&mut buf).is_err() {
         return String::new();
     }
     String::from_utf8_lossy(&buf).into_owned()
@@ -167,8 +182,12 @@ mod tests {
             failure_reason(log).unwrap(),
             "something went wrong: error 5"
         );
-        assert_eq!(failure_reason("a\n\nlast words\n\n").unwrap(), "last words");
-        assert_eq!(failure_reason("\n \n"), None);
+        assert_eq!(failure_reason("a\n\nlast words\n\n"), None);
+        assert_eq!(
+            last_line("a\n\nINFO 01-02 03:04:05 [x.py:1] last words\n\n").unwrap(),
+            "last words"
+        );
+        assert_eq!(last_line("\n \n"), None);
         let shutdown = "INFO ready\nvllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue.\n";
         assert!(
             failure_reason(shutdown)
@@ -179,10 +198,22 @@ mod tests {
     }
 
     #[test]
+    fn reads_only_before_the_given_offset() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("server.log");
+        std::fs::write(&p, "ValueError: real\nEngineDeadError: noise\n").unwrap();
+        let before_stop = "ValueError: real\n".len() as u64;
+        assert_eq!(read_end(&p, Some(before_stop)), "ValueError: real\n");
+        assert_eq!(read_end(&p, None).lines().count(), 2);
+        assert_eq!(file_len(&p), 40);
+        assert_eq!(read_end(&d.path().join("missing"), None), "");
+    }
+
+    #[test]
     fn tail_and_long_lines() {
         assert_eq!(tail("a\nb\nc\n", 2), ["b", "c"]);
         assert_eq!(tail("a", 5), ["a"]);
         let long = "é".repeat(400);
-        assert!(failure_reason(&long).unwrap().ends_with('…'));
+        assert!(last_line(&long).unwrap().ends_with('…'));
     }
 }

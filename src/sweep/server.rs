@@ -46,7 +46,7 @@ pub enum ServerError {
         program: String,
         source: std::io::Error,
     },
-    #[error("port {port} on {HOST} is still in use {waited_s:.0} s after the server stopped (another program holds it?); choose another --port")]
+    #[error("port {port} on {HOST} is in use (waited {waited_s:.0} s; another server still running?); stop it or choose another --port")]
     PortBusy { port: u16, waited_s: f64 },
 }
 
@@ -216,6 +216,7 @@ impl ServerProcess {
             || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
         let alive = exists && !live_members(self.pid).is_some_and(|m| m.is_empty());
         if !alive {
+            self.reap(); // zombies that appeared since the first reap
             self.gone = true;
             let _ = ACTIVE_GROUP.compare_exchange(self.pid, 0, Ordering::SeqCst, Ordering::SeqCst);
         }
