@@ -4,78 +4,44 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
-
 use super::progress::hms;
 use super::state::{Status, SERVER_LOG};
 use super::summary::{SweepState, SweepSummary};
-use crate::metrics::Metric;
+use crate::export::csv::sort_runs;
+use crate::export::table::{fmt_value, summary_table};
 use crate::results::discover::load_model_dir;
+use crate::summary::best_per_metric;
 
-/// The model's runs (every readable run folder, not only this sweep's), one row each.
-///
-/// TODO: print `modelbench summarize`'s table instead once it exists
-/// (src/commands/summarize.rs + src/export/); this compact table stands in for it.
+/// `modelbench summarize`'s table of the model's runs (every readable run folder, not only this
+/// sweep's), and the best configuration per metric.
 pub fn runs_table(model_dir: &Path) -> String {
-    let runs = match load_model_dir(model_dir) {
+    let mut model = match load_model_dir(model_dir) {
         Ok(r) => r,
         Err(e) => return format!("(no results table: {e})\n"),
     };
-    if runs.runs.is_empty() {
+    if model.runs.is_empty() {
         return format!("(no readable results in {})\n", model_dir.display());
     }
-    let mut rows = runs.runs.clone();
-    rows.sort_by(|a, b| a.config.cmp(&b.config).then_with(|| a.dir.cmp(&b.dir)));
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED);
-    let mut header = vec![
-        Cell::new("run"),
-        Cell::new("TP"),
-        Cell::new("DP"),
-        Cell::new("PP"),
-        Cell::new("max_num_batched_tokens"),
-    ];
-    header.extend(
-        Metric::ALL
-            .iter()
-            .map(|m| Cell::new(format!("{} ({})", m.key(), m.unit()))),
-    );
-    table.set_header(header);
-    for r in &rows {
-        let name = r
-            .dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let p = r.config.par;
-        let mut row = vec![
-            Cell::new(name),
-            Cell::new(p.tp).set_alignment(CellAlignment::Right),
-            Cell::new(p.dp).set_alignment(CellAlignment::Right),
-            Cell::new(p.pp).set_alignment(CellAlignment::Right),
-            Cell::new(
-                r.config
-                    .max_num_batched_tokens
-                    .map_or_else(|| "default".to_owned(), |m| m.to_string()),
-            )
-            .set_alignment(CellAlignment::Right),
-        ];
-        row.extend(Metric::ALL.iter().map(|&m| {
-            Cell::new(
-                r.values
-                    .get(m)
-                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}")),
-            )
-            .set_alignment(CellAlignment::Right)
-        }));
-        table.add_row(row);
-    }
+    sort_runs(&mut model.runs);
     let mut out = format!(
-        "Runs of {} ({}):\n{table}\n",
-        runs.folder_name,
-        model_dir.display()
+        "{} — {} run(s) in {}\n{}\n",
+        model.display_name(),
+        model.runs.len(),
+        model.dir.display(),
+        summary_table(&model.runs)
     );
-    for s in &runs.skipped {
+    let _ = writeln!(out, "best configuration per metric (repeats averaged):");
+    for b in best_per_metric(&model.runs) {
+        let _ = writeln!(
+            out,
+            "  {:<34} {:>10} {:<8} at {}",
+            b.metric.key(),
+            fmt_value(Some(b.value.mean)),
+            b.metric.unit(),
+            b.config
+        );
+    }
+    for s in &model.skipped {
         let _ = writeln!(out, "  not in the table: {s}");
     }
     out
@@ -84,6 +50,13 @@ pub fn runs_table(model_dir: &Path) -> String {
 /// The closing report: failed and skipped configurations with reasons, totals.
 pub fn closing(summary: &SweepSummary) -> String {
     let mut out = String::new();
+    if !summary.runs.is_empty() {
+        let _ = writeln!(out, "This sweep's runs:");
+        for r in &summary.runs {
+            let status = r.status.to_string();
+            let _ = writeln!(out, "  {status:<11} {}  {}", r.label, r.run_dir.display());
+        }
+    }
     let failed: Vec<_> = summary
         .runs
         .iter()

@@ -51,6 +51,17 @@ pub enum Status {
     Interrupted,
 }
 
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Running => "running",
+            Status::Complete => "complete",
+            Status::Failed => "failed",
+            Status::Interrupted => "interrupted",
+        })
+    }
+}
+
 /// `sweep_status.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusRecord {
@@ -88,37 +99,12 @@ pub struct StatusRecord {
     pub log_tail: Vec<String>,
 }
 
-/// Writes `bytes` to `path` atomically (temporary file in the same folder, then rename).
+/// Writes `bytes` to `path` atomically (and durably).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let err = |source| StateError::Write {
+    crate::atomic::write_atomic(path, bytes, true).map_err(|source| StateError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile_in(dir).map_err(err)?;
-    use std::io::Write;
-    tmp.1.write_all(bytes).map_err(err)?;
-    tmp.1.sync_all().map_err(err)?;
-    std::fs::rename(&tmp.0, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp.0);
-        err(e)
     })
-}
-
-fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    for n in 0..1000u32 {
-        let p = dir.join(format!(".tmp-{}-{n}", std::process::id()));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&p)
-        {
-            Ok(f) => return Ok((p, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other("no free temporary file name"))
 }
 
 /// Which repeat of its configuration a run is.
