@@ -13,7 +13,7 @@ use super::command::ServeTemplate;
 use super::logscan::{failure_reason, file_len, last_line, read_end, tail};
 use super::plan::PlannedRun;
 use super::progress::{Phase, Progress};
-use super::server::{wait_port_free, ReadyError, ServerError, ServerProcess};
+use super::server::{wait_port_free, ReadyCheck, ReadyError, ServerError, ServerProcess};
 use super::signals::Signals;
 use super::state::{
     create_run_dir, set_aside_results, PlannedRunInfo, StateError, Status, StatusRecord, SERVER_LOG,
@@ -265,12 +265,14 @@ async fn serve_and_bench(
     progress: &mut Progress,
 ) -> Ended {
     let base_url = settings.template.base_url();
-    let model = &settings.bench.args.model;
+    let check = ReadyCheck {
+        base_url: &base_url,
+        model: &settings.bench.args.model,
+        api_key: settings.bench.args.api_key.as_deref(),
+        timeout: settings.startup_timeout,
+    };
     let mut stop = signals.stop.clone();
-    match server
-        .wait_ready(&base_url, model, settings.startup_timeout, &mut stop)
-        .await
-    {
+    match server.wait_ready(&check, &mut stop).await {
         Ok(()) => {}
         Err(ReadyError::Interrupted) => {
             return Ended::new(

@@ -230,14 +230,13 @@ impl ServerProcess {
         }
     }
 
-    /// Waits until `/health` answers 200 and `/v1/models` lists `model`.
+    /// Waits until `/health` answers 200 and `/v1/models` lists the model.
     pub async fn wait_ready(
         &mut self,
-        base_url: &str,
-        model: &str,
-        timeout: Duration,
+        check: &ReadyCheck<'_>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), ReadyError> {
+        let timeout = check.timeout;
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(PROBE_TIMEOUT)
@@ -257,7 +256,7 @@ impl ServerProcess {
             if let Some(status) = self.exit_status() {
                 return Err(ReadyError::Exited(status));
             }
-            match probe(&client, base_url, model).await {
+            match probe(&client, check).await {
                 Ok(()) => return Ok(()),
                 Err(seen) => last_seen = seen,
             }
@@ -334,8 +333,20 @@ impl Drop for ServerProcess {
     }
 }
 
+/// What "ready" means for one server.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadyCheck<'a> {
+    pub base_url: &'a str,
+    /// The name `/v1/models` must list.
+    pub model: &'a str,
+    /// Sent as a bearer token to `/v1/models` (a server started with `--api-key` protects it).
+    pub api_key: Option<&'a str>,
+    pub timeout: Duration,
+}
+
 /// One readiness probe: `Ok` when ready, else what was seen.
-async fn probe(client: &reqwest::Client, base_url: &str, model: &str) -> Result<(), String> {
+async fn probe(client: &reqwest::Client, check: &ReadyCheck<'_>) -> Result<(), String> {
+    let (base_url, model) = (check.base_url, check.model);
     let health = client
         .get(format!("{base_url}/health"))
         .send()
@@ -344,8 +355,11 @@ async fn probe(client: &reqwest::Client, base_url: &str, model: &str) -> Result<
     if !health.status().is_success() {
         return Err(format!("/health answered {}", health.status()));
     }
-    let models = client
-        .get(format!("{base_url}/v1/models"))
+    let mut models = client.get(format!("{base_url}/v1/models"));
+    if let Some(key) = check.api_key {
+        models = models.bearer_auth(key);
+    }
+    let models = models
         .send()
         .await
         .map_err(|e| format!("/v1/models: {e}"))?;
@@ -434,6 +448,15 @@ mod tests {
         vec!["/bin/sh".into(), "-c".into(), script.into()]
     }
 
+    fn check(base_url: &str, timeout_ms: u64) -> ReadyCheck<'_> {
+        ReadyCheck {
+            base_url,
+            model: "m",
+            api_key: None,
+            timeout: Duration::from_millis(timeout_ms),
+        }
+    }
+
     fn no_stop() -> (watch::Sender<bool>, watch::Receiver<bool>) {
         watch::channel(false)
     }
@@ -467,7 +490,7 @@ mod tests {
         .unwrap();
         let (_tx, mut rx) = no_stop();
         let e = s
-            .wait_ready("http://127.0.0.1:9", "m", Duration::from_secs(60), &mut rx)
+            .wait_ready(&check("http://127.0.0.1:9", 60_000), &mut rx)
             .await
             .unwrap_err();
         assert_eq!(e, ReadyError::Exited("exit code 3".into()));
@@ -498,10 +521,7 @@ mod tests {
             .unwrap()
             .port();
         let url = format!("http://127.0.0.1:{port}");
-        match s
-            .wait_ready(&url, "m", Duration::from_millis(600), &mut rx)
-            .await
-        {
+        match s.wait_ready(&check(&url, 600), &mut rx).await {
             Err(ReadyError::Timeout { last_seen, .. }) => {
                 assert_eq!(last_seen, "no answer on /health")
             }
@@ -509,8 +529,7 @@ mod tests {
         }
         tx.send(true).unwrap();
         assert_eq!(
-            s.wait_ready(&url, "m", Duration::from_secs(60), &mut rx)
-                .await,
+            s.wait_ready(&check(&url, 60_000), &mut rx).await,
             Err(ReadyError::Interrupted)
         );
         s.stop(Duration::from_secs(5), &mut rx).await;

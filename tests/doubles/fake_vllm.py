@@ -17,6 +17,8 @@ Behaviour switches (the --fake-* flags win over the environment variables):
                       (the worker is left behind, as a real crash leaves workers);
       never_healthy:  /health answers 503 forever;
       crash_after:N:  serves N generation requests, then exits 1 when the next one arrives.
+  FAKE_VLLM_OOM_ABOVE_TP=N          crash_at_start when --tensor-parallel-size > N (a model that
+                                    does not fit), whatever the mode
   --fake-token-delay / FAKE_VLLM_TOKEN_DELAY   seconds per token at TP=1 (default 0.002)
   FAKE_VLLM_STARTUP_DELAY           seconds until /health answers 200 (default 0.3)
   FAKE_VLLM_PID_FILE                append "<role> <pid>" lines (server, worker) to this file
@@ -244,6 +246,9 @@ def serve(argv):
 
     signal.signal(signal.SIGTERM, on_sigterm)
 
+    oom_above = os.environ.get("FAKE_VLLM_OOM_ABOVE_TP")
+    if oom_above and tp > int(oom_above):
+        mode = "crash_at_start"
     if mode == "crash_at_start":
         time.sleep(0.2)
         log("(EngineCore_0 pid=%d) ERROR EngineCore failed to start." % os.getpid())
