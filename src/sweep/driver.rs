@@ -20,7 +20,7 @@ use super::state::{
 };
 use super::summary::{RunEntry, SweepState, SweepSummary};
 use super::warmup::warm_up;
-use crate::runner::{run_to_folder, BenchSettings, RunMeta, RunReport};
+use crate::runner::{run_to_folder, BenchSettings, RunError, RunMeta, RunReport};
 
 /// Lines of server.log kept with a failure.
 const TAIL_LINES: usize = 40;
@@ -52,6 +52,10 @@ pub enum SweepError {
     State(#[from] StateError),
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// The benchmark itself cannot run (settings, workload, tokenizer, disk): every other
+    /// configuration would fail the same way.
+    #[error("the benchmark cannot run: {0}")]
+    Benchmark(String),
 }
 
 /// How one run ended.
@@ -62,6 +66,8 @@ struct Ended {
     reason: Option<String>,
     server_exit: Option<String>,
     report: Option<RunReport>,
+    /// The failure does not depend on the configuration (the error): end the sweep.
+    fatal: Option<String>,
 }
 
 impl Ended {
@@ -72,6 +78,7 @@ impl Ended {
             reason,
             server_exit: None,
             report: None,
+            fatal: None,
         }
     }
 }
@@ -217,7 +224,9 @@ async fn run_one(
         record.log_tail = tail(&read_end(&log_path, None), TAIL_LINES);
         let before_stop = read_end(&log_path, Some(log_len_at_stop));
         record.reason = Some(match (ended.reason.take(), failure_reason(&before_stop)) {
-            (Some(r), Some(telling)) if !r.contains(&telling) => format!("{r}: {telling}"),
+            (Some(r), Some(telling)) if ended.fatal.is_none() && !r.contains(&telling) => {
+                format!("{r}: {telling}")
+            }
             (Some(r), _) => r,
             (None, Some(telling)) => telling,
             (None, None) => last_line(&before_stop)
@@ -237,7 +246,11 @@ async fn run_one(
         }
     }
     record.write(&run_dir).map_err(|e| (None, e.into()))?;
-    Ok(entry_from(&record, &run_dir, started.elapsed()))
+    let entry = entry_from(&record, &run_dir, started.elapsed());
+    if let Some(error) = ended.fatal {
+        return Err((Some(entry), SweepError::Benchmark(error)));
+    }
+    Ok(entry)
 }
 
 fn entry_from(record: &StatusRecord, run_dir: &Path, elapsed: Duration) -> RunEntry {
@@ -341,10 +354,15 @@ async fn serve_and_bench(
     judge(settings, result, died, signals.stopped())
 }
 
+/// Benchmark errors that would repeat for every configuration.
+fn is_fatal(e: &RunError) -> bool {
+    matches!(e, RunError::Settings(_) | RunError::Write { .. })
+}
+
 /// The outcome of a finished benchmark.
 fn judge(
     settings: &SweepSettings,
-    result: Result<RunReport, crate::runner::RunError>,
+    result: Result<RunReport, RunError>,
     died: Option<String>,
     signalled: bool,
 ) -> Ended {
@@ -356,6 +374,7 @@ fn judge(
                 Phase::Benchmarking,
                 Some(format!("benchmark failed: {e}")),
             );
+            ended.fatal = is_fatal(&e).then(|| e.to_string());
             ended.server_exit = died;
             return ended;
         }
