@@ -197,8 +197,10 @@ async fn run_one(
     let stop = server.stop(settings.stop_grace, &mut hurry).await;
     if stop.killed {
         progress.note(&format!(
-            "  the server did not stop within {:.0} s of SIGTERM: killed its process group",
-            settings.stop_grace.as_secs_f64()
+            "  the server did not stop within {:.0} s of SIGTERM: killed its process group \
+             (still running: {})",
+            settings.stop_grace.as_secs_f64(),
+            stop.stubborn.join("; ")
         ));
     }
     if !stop.survivors.is_empty() {

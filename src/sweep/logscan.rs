@@ -43,6 +43,12 @@ const NOISE: [&str; 8] = [
 
 /// Drops vLLM's prefixes: `(EngineCore_0 pid=12) ` and `ERROR 01-02 03:04:05 [file.py:12] `.
 fn strip_prefixes(line: &str) -> &str {
+    split_level(line).1
+}
+
+/// The log level of a vLLM line (`ERROR`, `WARNING`, …, if it has one) and the text after
+/// the prefixes.
+fn split_level(line: &str) -> (Option<&'static str>, &str) {
     let mut s = line.trim();
     if s.starts_with('(') {
         if let Some(end) = s.find(") ") {
@@ -51,15 +57,15 @@ fn strip_prefixes(line: &str) -> &str {
             }
         }
     }
-    for level in ["ERROR ", "WARNING ", "INFO ", "CRITICAL ", "DEBUG "] {
-        if let Some(rest) = s.strip_prefix(level) {
+    for level in ["ERROR", "WARNING", "INFO", "CRITICAL", "DEBUG"] {
+        if let Some(rest) = s.strip_prefix(level).and_then(|r| r.strip_prefix(' ')) {
             if let Some(end) = rest.find("] ") {
-                s = rest[end + 2..].trim_start();
+                return (Some(level), rest[end + 2..].trim_start());
             }
             break;
         }
     }
-    s
+    (None, s)
 }
 
 /// `torch.OutOfMemoryError: CUDA out of memory` → true; `  File "x.py"` → false.
@@ -86,11 +92,11 @@ fn shorten(s: &str) -> String {
 
 /// The telling line of a log's text (see the module docs); `None` for an empty log.
 pub fn failure_reason(text: &str) -> Option<String> {
-    let lines: Vec<&str> = text
+    let (levels, lines): (Vec<Option<&str>>, Vec<&str>) = text
         .lines()
-        .map(strip_prefixes)
-        .filter(|l| !l.is_empty())
-        .collect();
+        .map(split_level)
+        .filter(|(_, l)| !l.is_empty())
+        .unzip();
     let lower: Vec<String> = lines.iter().map(|l| l.to_lowercase()).collect();
     let pick = |i: usize| Some(shorten(lines[i]));
     if let Some(i) = lower
@@ -103,9 +109,13 @@ pub fn failure_reason(text: &str) -> Option<String> {
     if let Some(i) = (0..lines.len()).find(|&i| is_exception_line(lines[i]) && !noisy(&lower[i])) {
         return pick(i);
     }
+    // Informational lines may mention errors ("failed to increase the ulimit with error …").
+    let informational = |i: usize| matches!(levels[i], Some("INFO" | "WARNING" | "DEBUG"));
     (0..lines.len())
         .rev()
-        .find(|&i| lower[i].contains("error") || lower[i].starts_with("traceback"))
+        .find(|&i| {
+            !informational(i) && (lower[i].contains("error") || lower[i].starts_with("traceback"))
+        })
         .and_then(pick)
 }
 
@@ -177,7 +187,9 @@ mod tests {
             failure_reason(log).unwrap(),
             "ValueError: max_model_len 9999 is too large"
         );
-        let log = "starting\nsomething went wrong: error 5\nbye\n";
+        let log =
+            "starting\nsomething went wrong: error 5\n(APIServer pid=1) WARNING 11-27 19:09:46 \
+                   [system_utils.py:255] Found ulimit of 20000 and failed with error x\nbye\n";
         assert_eq!(
             failure_reason(log).unwrap(),
             "something went wrong: error 5"

@@ -66,6 +66,8 @@ pub enum ReadyError {
 pub struct StopReport {
     /// SIGKILL was needed (the group outlived the grace period).
     pub killed: bool,
+    /// The processes still running when SIGKILL was sent (`pid command`).
+    pub stubborn: Vec<String>,
     /// Processes still present after SIGKILL (should never happen; reported loudly).
     pub survivors: Vec<i32>,
 }
@@ -290,6 +292,11 @@ impl ServerProcess {
         while self.group_alive() {
             if start.elapsed() >= grace || *hurry.borrow() {
                 report.killed = true;
+                report.stubborn = live_members(self.pid)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|pid| format!("{pid} {}", command_of(pid)))
+                    .collect();
                 break;
             }
             tokio::select! {
@@ -420,6 +427,19 @@ pub fn live_members(pgid: i32) -> Option<Vec<i32>> {
     Some(out)
 }
 
+/// A process's command line, shortened (`?` when unknown).
+fn command_of(pid: i32) -> String {
+    let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return "?".to_owned();
+    };
+    let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
+    let cmd = cmd.trim();
+    match cmd.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &cmd[..i]),
+        None => cmd.to_owned(),
+    }
+}
+
 /// Whether `port` on 127.0.0.1 can be bound now.
 pub fn port_is_free(port: u16) -> bool {
     std::net::TcpListener::bind((HOST, port)).is_ok()
@@ -474,6 +494,11 @@ mod tests {
         let (_tx, mut rx) = no_stop();
         let r = s.stop(Duration::from_millis(500), &mut rx).await;
         assert!(r.killed, "the SIGTERM-ignoring child needs SIGKILL");
+        assert!(
+            r.stubborn.iter().any(|p| p.contains("sleep 60")),
+            "{:?}",
+            r.stubborn
+        );
         assert!(r.survivors.is_empty());
         assert!(live_members(s.pid()).unwrap().is_empty());
         let text = std::fs::read_to_string(&log).unwrap();
