@@ -353,7 +353,12 @@ async fn serve_and_bench(
             }
         }
     };
-    judge(settings, result, died, signals.stopped())
+    judge(
+        settings.max_failed_fraction,
+        result,
+        died,
+        signals.stopped(),
+    )
 }
 
 /// Benchmark errors that would repeat for every configuration.
@@ -363,7 +368,7 @@ fn is_fatal(e: &RunError) -> bool {
 
 /// The outcome of a finished benchmark.
 fn judge(
-    settings: &SweepSettings,
+    max_failed_fraction: f64,
     result: Result<RunReport, RunError>,
     died: Option<String>,
     signalled: bool,
@@ -390,13 +395,11 @@ fn judge(
     } else if signalled && report.interrupted {
         ended.status = Status::Interrupted;
         ended.reason = Some("stopped by a signal; results saved, marked interrupted".into());
-    } else if report.successful == 0
-        || report.failed as f64 > settings.max_failed_fraction * total as f64
-    {
+    } else if report.successful == 0 || report.failed as f64 > max_failed_fraction * total as f64 {
         ended.status = Status::Failed;
         ended.reason = Some(format!(
             "{} of {total} requests failed (more than --max-failed-fraction {})",
-            report.failed, settings.max_failed_fraction
+            report.failed, max_failed_fraction
         ));
     } else if report.interrupted {
         ended.status = Status::Interrupted;
@@ -410,5 +413,74 @@ fn judge(
 async fn wait_true(rx: &mut watch::Receiver<bool>) {
     if rx.wait_for(|v| *v).await.is_err() {
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::SettingsError;
+
+    fn report(successful: usize, failed: usize, interrupted: bool) -> Result<RunReport, RunError> {
+        Ok(RunReport {
+            run_dir: PathBuf::from("r"),
+            successful,
+            failed,
+            interrupted,
+        })
+    }
+
+    #[test]
+    fn judges_benchmark_outcomes() {
+        let e = judge(0.5, report(10, 0, false), None, false);
+        assert_eq!((e.status, e.reason), (Status::Complete, None));
+        let e = judge(0.5, report(4, 5, false), None, false);
+        assert_eq!(e.status, Status::Failed);
+        assert_eq!(
+            e.reason.unwrap(),
+            "5 of 9 requests failed (more than --max-failed-fraction 0.5)"
+        );
+        assert_eq!(
+            judge(0.5, report(5, 5, false), None, false).status,
+            Status::Complete
+        );
+        assert_eq!(
+            judge(1.0, report(0, 0, false), None, false).status,
+            Status::Failed,
+            "nothing succeeded"
+        );
+        let e = judge(0.5, report(3, 1, true), Some("exit code 1".into()), false);
+        assert_eq!(e.status, Status::Failed);
+        assert_eq!(
+            e.reason.unwrap(),
+            "server exited during the benchmark (exit code 1)"
+        );
+        assert_eq!(e.server_exit.as_deref(), Some("exit code 1"));
+        assert_eq!(
+            judge(0.5, report(3, 0, true), None, true).status,
+            Status::Interrupted
+        );
+        assert_eq!(
+            judge(0.5, report(0, 0, true), None, true).status,
+            Status::Interrupted
+        );
+    }
+
+    #[test]
+    fn configuration_independent_errors_are_fatal() {
+        let settings = RunError::Settings(SettingsError::Invalid {
+            flag: "--x",
+            message: "bad".into(),
+        });
+        let e = judge(0.5, Err(settings), None, false);
+        assert_eq!(e.status, Status::Failed);
+        assert_eq!(e.fatal.as_deref(), Some("--x: bad"));
+        let e = judge(
+            0.5,
+            Err(RunError::Other("connection refused".into())),
+            None,
+            false,
+        );
+        assert_eq!((e.status, e.fatal), (Status::Failed, None));
     }
 }
