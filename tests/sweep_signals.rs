@@ -68,7 +68,16 @@ fn sigint_during_the_benchmark_saves_interrupted_results_and_stops_the_server() 
     let sb = Sandbox::new();
     // 40 requests of 20 tokens at 50 ms per token, 2 at a time: about 20 s if not interrupted.
     let child = sb
-        .command(&["--tp", "1,2", "--num-prompts", "40", "--output-len", "20", "--max-tokens", "20"])
+        .command(&[
+            "--tp",
+            "1,2",
+            "--num-prompts",
+            "40",
+            "--output-len",
+            "20",
+            "--max-tokens",
+            "20",
+        ])
         .env("FAKE_VLLM_TOKEN_DELAY", "0.05")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -78,7 +87,11 @@ fn sigint_during_the_benchmark_saves_interrupted_results_and_stops_the_server() 
     let benchmarking = wait_until(WAIT, || sb.requests_seen() >= 3);
     send_signal(&child, libc::SIGINT);
     let out = finish(child, WAIT);
-    assert!(benchmarking, "the benchmark did not start\n{}", text(&out.stderr));
+    assert!(
+        benchmarking,
+        "the benchmark did not start\n{}",
+        text(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
 
     let statuses = sb.statuses();
@@ -86,8 +99,15 @@ fn sigint_during_the_benchmark_saves_interrupted_results_and_stops_the_server() 
     assert_eq!(statuses[0]["status"], "interrupted", "{:#}", statuses[0]);
     assert_eq!(statuses[0]["phase"], "benchmarking");
     let dir = &sb.run_dirs()[0];
-    assert!(dir.join("benchmark_results.json").exists(), "the measured requests are saved");
-    assert!(sb.requests_seen() < 40, "sending stopped: {}", sb.requests_seen());
+    assert!(
+        dir.join("benchmark_results.json").exists(),
+        "the measured requests are saved"
+    );
+    assert!(
+        sb.requests_seen() < 40,
+        "sending stopped: {}",
+        sb.requests_seen()
+    );
     assert_eq!(sb.summary()["state"], "interrupted");
     assert_no_survivors(&sb, 2);
 }
