@@ -28,6 +28,8 @@ const TAIL_LINES: usize = 40;
 const PORT_WAIT: Duration = Duration::from_secs(30);
 /// How long the port may be busy before the first server (nothing of ours holds it then).
 const FIRST_PORT_WAIT: Duration = Duration::from_secs(2);
+/// How long a server that may be dying is watched after a benchmark with failed requests.
+const EXIT_NOTICE: Duration = Duration::from_secs(2);
 /// How often the server is checked during the benchmark.
 const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -353,6 +355,19 @@ async fn serve_and_bench(
             }
         }
     };
+    // Requests fail fast once the server is gone, so the benchmark may end before the watch
+    // above saw the exit: when requests failed, give a dying server a moment to be noticed.
+    if died.is_none() {
+        let failed = result.as_ref().map_or(true, |r| r.failed > 0);
+        let deadline = Instant::now() + if failed { EXIT_NOTICE } else { Duration::ZERO };
+        loop {
+            died = server.exit_status();
+            if died.is_some() || Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     judge(
         settings.max_failed_fraction,
         result,

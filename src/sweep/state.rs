@@ -194,7 +194,7 @@ pub fn set_aside_results(run_dir: &Path) -> Option<String> {
 }
 
 /// Whether a results file written by `modelbench run` says it was interrupted (looked for at
-/// the top level, in `benchmark_config` and in `benchmark_stats.summary`).
+/// the top level, in `run_info`, `benchmark_config` and `benchmark_stats.summary`).
 fn results_marked_interrupted(dir: &Path) -> bool {
     // Only the head of the file is needed: the marks are written before individual_requests.
     let Ok(text) = std::fs::read(dir.join(RESULTS_FILE)) else {
@@ -211,6 +211,7 @@ fn results_marked_interrupted(dir: &Path) -> bool {
             == Some(true)
     };
     flag(Some(&v))
+        || flag(v.get("run_info"))
         || flag(v.get("benchmark_config"))
         || flag(v.get("benchmark_stats").and_then(|s| s.get("summary")))
 }

@@ -51,7 +51,6 @@ def log(msg):
 
 
 def worker():
-    append_line("FAKE_VLLM_PID_FILE", f"worker {os.getpid()}")
     if os.environ.get("FAKE_VLLM_WORKER_IGNORES_SIGTERM") == "1":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     log(f"(FakeWorker pid={os.getpid()}) INFO worker ready")
@@ -238,7 +237,9 @@ def serve(argv):
     startup = float(os.environ.get("FAKE_VLLM_STARTUP_DELAY") or 0.3)
     served = flags.get("served-model-name") or model
 
-    subprocess.Popen([sys.executable, os.path.abspath(__file__), "worker"])
+    child = subprocess.Popen([sys.executable, os.path.abspath(__file__), "worker"])
+    # Written here, not by the worker: a worker killed while Python still starts is recorded too.
+    append_line("FAKE_VLLM_PID_FILE", f"worker {child.pid}")
 
     def on_sigterm(_sig, _frame):
         log("INFO Shutting down FastAPI HTTP server.")
