@@ -135,7 +135,7 @@ pub struct BenchArgs {
     /// Gamma shape of the inter-arrival gaps (1 = Poisson).
     #[arg(long, default_value_t = 1.0)]
     pub burstiness: f64,
-    /// Number of measured requests (default: every prompt / trace row, or 100 for random).
+    /// Number of measured requests (default: every prompt / trace row, or 100 for --dataset).
     #[arg(long)]
     pub num_prompts: Option<usize>,
     /// Requests sent first and not counted.
@@ -158,6 +158,10 @@ pub struct BenchArgs {
     /// Ask the server to ignore EOS so every request produces exactly its output length.
     #[arg(long)]
     pub ignore_eos: bool,
+    /// Ask for usage in every chunk (vLLM's stream_options.continuous_usage_stats) to know how
+    /// many tokens each chunk carries; off by default (not every server accepts it).
+    #[arg(long)]
+    pub continuous_usage_stats: bool,
     /// Bearer token (never written to any file or log).
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,

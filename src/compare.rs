@@ -19,7 +19,11 @@ pub struct Aggregate {
 impl Aggregate {
     /// `None` when no run has a (finite) value.
     pub fn of(values: impl IntoIterator<Item = Option<f64>>) -> Option<Aggregate> {
-        let v: Vec<f64> = values.into_iter().flatten().filter(|x| x.is_finite()).collect();
+        let v: Vec<f64> = values
+            .into_iter()
+            .flatten()
+            .filter(|x| x.is_finite())
+            .collect();
         if v.is_empty() {
             return None;
         }
@@ -44,7 +48,11 @@ impl Pair {
         diff_pct(self.model1.map(|a| a.mean), self.model2.map(|a| a.mean))
     }
     pub fn verdict(&self, metric: Metric) -> Verdict {
-        verdict(metric, self.model1.map(|a| a.mean), self.model2.map(|a| a.mean))
+        verdict(
+            metric,
+            self.model1.map(|a| a.mean),
+            self.model2.map(|a| a.mean),
+        )
     }
 }
 
@@ -109,7 +117,10 @@ pub fn compare(m1: &ModelRuns, m2: &ModelRuns, only: Option<Parallelism>) -> Com
                 .iter()
                 .map(|&m| {
                     keys.iter()
-                        .map(|k| Pair { model1: aggregate(&g1[k], m), model2: aggregate(&g2[k], m) })
+                        .map(|k| Pair {
+                            model1: aggregate(&g1[k], m),
+                            model2: aggregate(&g2[k], m),
+                        })
                         .collect()
                 })
                 .collect(),
@@ -136,7 +147,10 @@ mod tests {
         RunSummary {
             dir: PathBuf::from("x"),
             model_name: None,
-            config: ConfigKey { par: Parallelism { tp, dp: 1, pp: 1 }, max_num_batched_tokens: Some(mnbt) },
+            config: ConfigKey {
+                par: Parallelism { tp, dp: 1, pp: 1 },
+                max_num_batched_tokens: Some(mnbt),
+            },
             values,
         }
     }
@@ -145,12 +159,21 @@ mod tests {
     fn repeats_are_averaged_and_one_sided_configs_listed() {
         let m1 = ModelRuns {
             folder_name: "a".into(),
-            runs: vec![run(1, 4096, Some(100.0)), run(1, 4096, Some(200.0)), run(1, 8192, None), run(2, 4096, Some(1.0))],
+            runs: vec![
+                run(1, 4096, Some(100.0)),
+                run(1, 4096, Some(200.0)),
+                run(1, 8192, None),
+                run(2, 4096, Some(1.0)),
+            ],
             ..Default::default()
         };
         let m2 = ModelRuns {
             folder_name: "b".into(),
-            runs: vec![run(1, 4096, Some(180.0)), run(1, 8192, Some(5.0)), run(4, 4096, Some(1.0))],
+            runs: vec![
+                run(1, 4096, Some(180.0)),
+                run(1, 8192, Some(5.0)),
+                run(4, 4096, Some(1.0)),
+            ],
             ..Default::default()
         };
         let c = compare(&m1, &m2, None);
@@ -158,7 +181,15 @@ mod tests {
         let cc = &c.configs[0];
         assert_eq!(cc.batch_tokens, vec![Some(4096), Some(8192)]);
         let p = cc.pairs(Metric::Throughput);
-        assert_eq!(p[0].model1, Some(Aggregate { mean: 150.0, min: 100.0, max: 200.0, n: 2 }));
+        assert_eq!(
+            p[0].model1,
+            Some(Aggregate {
+                mean: 150.0,
+                min: 100.0,
+                max: 200.0,
+                n: 2
+            })
+        );
         assert_eq!(p[0].diff_pct(), Some(20.0));
         assert_eq!(p[0].verdict(Metric::Throughput), Verdict::Better);
         assert_eq!(p[1].model1, None);
@@ -166,6 +197,16 @@ mod tests {
         assert_eq!(c.only_model1.len(), 1);
         assert_eq!(c.only_model1[0].par.tp, 2);
         assert_eq!(c.only_model2[0].par.tp, 4);
-        assert!(compare(&m1, &m2, Some(Parallelism { tp: 2, dp: 1, pp: 1 })).configs.is_empty());
+        assert!(compare(
+            &m1,
+            &m2,
+            Some(Parallelism {
+                tp: 2,
+                dp: 1,
+                pp: 1
+            })
+        )
+        .configs
+        .is_empty());
     }
 }

@@ -132,10 +132,22 @@ mod tests {
         assert_eq!(diff_pct(Some(0.0), Some(1.0)), None);
         assert_eq!(diff_pct(None, Some(1.0)), None);
         assert_eq!(diff_pct(Some(f64::NAN), Some(1.0)), None);
-        assert_eq!(verdict(Metric::Throughput, Some(100.0), Some(110.0)), Verdict::Better);
-        assert_eq!(verdict(Metric::TtftP50, Some(100.0), Some(110.0)), Verdict::Worse);
-        assert_eq!(verdict(Metric::TtftP99, Some(100.0), Some(90.0)), Verdict::Better);
-        assert_eq!(verdict(Metric::InterTokenP50, Some(0.0), Some(90.0)), Verdict::NotAvailable);
+        assert_eq!(
+            verdict(Metric::Throughput, Some(100.0), Some(110.0)),
+            Verdict::Better
+        );
+        assert_eq!(
+            verdict(Metric::TtftP50, Some(100.0), Some(110.0)),
+            Verdict::Worse
+        );
+        assert_eq!(
+            verdict(Metric::TtftP99, Some(100.0), Some(90.0)),
+            Verdict::Better
+        );
+        assert_eq!(
+            verdict(Metric::InterTokenP50, Some(0.0), Some(90.0)),
+            Verdict::NotAvailable
+        );
     }
 
     #[test]

@@ -1,5 +1,11 @@
 //! Aggregate statistics over samples: percentiles with linear interpolation (numpy's default,
-//! `numpy.percentile(x, q)` with `method="linear"`), mean, min, max.
+//! `numpy.percentile(x, q)` with `method="linear"`), mean, min, max — and [`RunStats`], the
+//! aggregates of one run's request records (definitions in docs/metrics.md).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::records::{Outcome, RequestRecord};
 
 /// Percentile `q` (0–100) of `sorted` (ascending, finite) with linear interpolation between
 /// the two closest ranks, exactly as numpy's default: rank = q/100 · (n − 1).
@@ -63,6 +69,169 @@ impl Distribution {
     }
 }
 
+/// The latency groups of a run, in the order they are written and printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Group {
+    /// Send → last content chunk (the users' `total_generation_latency`).
+    TotalGeneration,
+    TimeToFirstToken,
+    /// Gaps between content chunks, pooled over all requests.
+    InterToken,
+    /// Actual − scheduled send time.
+    ScheduleDelay,
+    /// (E2E − TTFT) / (output tokens − 1).
+    TimePerOutputToken,
+    /// Send → last byte.
+    EndToEnd,
+}
+
+impl Group {
+    pub const ALL: [Group; 6] = [
+        Group::TotalGeneration,
+        Group::TimeToFirstToken,
+        Group::InterToken,
+        Group::ScheduleDelay,
+        Group::TimePerOutputToken,
+        Group::EndToEnd,
+    ];
+
+    /// Key under `latency_percentiles_ms`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Group::TotalGeneration => "total_generation_latency",
+            Group::TimeToFirstToken => "time_to_first_token",
+            Group::InterToken => "inter_token_latency",
+            Group::ScheduleDelay => "schedule_delay",
+            Group::TimePerOutputToken => "time_per_output_token",
+            Group::EndToEnd => "e2e_latency",
+        }
+    }
+
+    /// Prefix of the group's fields (`total_p50`, `first_token_p99`, …).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Group::TotalGeneration => "total",
+            Group::TimeToFirstToken => "first_token",
+            Group::InterToken => "inter_token",
+            Group::ScheduleDelay => "schedule_delay",
+            Group::TimePerOutputToken => "tpot",
+            Group::EndToEnd => "e2e",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Group::TotalGeneration => "Total generation latency",
+            Group::TimeToFirstToken => "Time to first token",
+            Group::InterToken => "Inter-token latency",
+            Group::ScheduleDelay => "Schedule delay",
+            Group::TimePerOutputToken => "Time per output token",
+            Group::EndToEnd => "End-to-end latency",
+        }
+    }
+}
+
+/// Aggregates of one run's measured requests (latencies in milliseconds).
+#[derive(Debug, Clone, Default)]
+pub struct RunStats {
+    /// Requests that completed (`data: [DONE]` received).
+    pub successful: usize,
+    pub failed: usize,
+    /// In flight when an interrupted run gave up waiting.
+    pub cancelled: usize,
+    pub errors_by_kind: BTreeMap<&'static str, usize>,
+    /// Tokens of successful requests.
+    pub total_input_tokens: u64,
+    pub total_output_tokens: u64,
+    /// First send → last byte, over every measured request (seconds).
+    pub duration_s: f64,
+    /// Output tokens of successful requests / `duration_s`.
+    pub output_throughput: f64,
+    /// Successful requests / `duration_s`.
+    pub request_throughput: f64,
+    /// (Input + output tokens of successful requests) / `duration_s`.
+    pub total_token_throughput: f64,
+    /// Every group over the successful requests, in ms; `None` when it has no sample.
+    pub groups: BTreeMap<Group, Distribution>,
+    /// Tokens per content chunk, over the chunks whose count the server reported.
+    pub tokens_per_chunk: Option<Distribution>,
+    /// How many successful requests took their input / output counts from each source.
+    pub input_sources: BTreeMap<&'static str, usize>,
+    pub output_sources: BTreeMap<&'static str, usize>,
+}
+
+impl RunStats {
+    pub fn from_records(records: &[RequestRecord]) -> RunStats {
+        let mut s = RunStats::default();
+        let mut samples: BTreeMap<Group, Vec<f64>> =
+            Group::ALL.iter().map(|g| (*g, Vec::new())).collect();
+        let mut per_chunk = Vec::new();
+        let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
+        for r in records {
+            if !matches!(r.outcome, Outcome::Cancelled) {
+                first = Some(first.map_or(r.sent, |f| f.min(r.sent)));
+                last = Some(last.map_or(r.end(), |l| l.max(r.end())));
+            }
+            match &r.outcome {
+                Outcome::Ok => {}
+                Outcome::Cancelled => {
+                    s.cancelled += 1;
+                    continue;
+                }
+                Outcome::Failed(f) => {
+                    s.failed += 1;
+                    *s.errors_by_kind.entry(f.kind.as_str()).or_default() += 1;
+                    continue;
+                }
+            }
+            s.successful += 1;
+            s.total_input_tokens += r.input_tokens.unwrap_or(0);
+            s.total_output_tokens += r.output_tokens;
+            *s.input_sources.entry(r.input_source.as_str()).or_default() += 1;
+            *s.output_sources
+                .entry(r.output_source.as_str())
+                .or_default() += 1;
+            let mut push = |g: Group, v: Option<f64>| {
+                if let (Some(v), Some(list)) = (v, samples.get_mut(&g)) {
+                    list.push(v * 1000.0);
+                }
+            };
+            push(Group::TotalGeneration, Some(r.total_latency()));
+            push(Group::TimeToFirstToken, r.ttft);
+            push(Group::ScheduleDelay, Some(r.schedule_delay()));
+            push(Group::TimePerOutputToken, r.tpot());
+            push(Group::EndToEnd, Some(r.e2e));
+            if let Some(itl) = samples.get_mut(&Group::InterToken) {
+                itl.extend(r.gaps.iter().map(|&g| f64::from(g) * 1000.0));
+            }
+            if let Some(k) = &r.chunk_tokens {
+                per_chunk.extend(k.iter().map(|&k| f64::from(k)));
+            }
+        }
+        for (g, v) in samples {
+            if let Some(d) = Distribution::of(&v) {
+                s.groups.insert(g, d);
+            }
+        }
+        s.tokens_per_chunk = Distribution::of(&per_chunk);
+        s.duration_s = match (first, last) {
+            (Some(f), Some(l)) => l.saturating_duration_since(f).as_secs_f64(),
+            _ => 0.0,
+        };
+        let per_s = |x: f64| {
+            if s.duration_s > 0.0 {
+                x / s.duration_s
+            } else {
+                f64::NAN
+            }
+        };
+        s.output_throughput = per_s(s.total_output_tokens as f64);
+        s.request_throughput = per_s(s.successful as f64);
+        s.total_token_throughput = per_s((s.total_input_tokens + s.total_output_tokens) as f64);
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,7 +255,10 @@ mod tests {
     #[test]
     fn distribution_drops_nan_and_sorts() {
         let d = Distribution::of(&[3.0, f64::NAN, 1.0, 2.0]).unwrap();
-        assert_eq!((d.count, d.min, d.max, d.p50, d.avg), (3, 1.0, 3.0, 2.0, 2.0));
+        assert_eq!(
+            (d.count, d.min, d.max, d.p50, d.avg),
+            (3, 1.0, 3.0, 2.0, 2.0)
+        );
         assert!(Distribution::of(&[f64::NAN]).is_none());
     }
 }

@@ -38,7 +38,11 @@ impl Default for ExpectedGrid {
 
 fn parse_list<T: std::str::FromStr>(key: &str, v: &str) -> Result<Vec<T>, GridSpecError> {
     v.split(',')
-        .map(|s| s.trim().parse::<T>().map_err(|_| GridSpecError(format!("{key}: {s:?} is not a whole number"))))
+        .map(|s| {
+            s.trim()
+                .parse::<T>()
+                .map_err(|_| GridSpecError(format!("{key}: {s:?} is not a whole number")))
+        })
         .collect()
 }
 
@@ -48,9 +52,11 @@ impl ExpectedGrid {
     pub fn parse(spec: &str) -> Result<ExpectedGrid, GridSpecError> {
         let mut g = ExpectedGrid::default();
         for part in spec.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| GridSpecError(format!("{part:?} is not KEY=VALUES (keys: tp, dp, pp, mnbt, max_gpus)")))?;
+            let (k, v) = part.split_once('=').ok_or_else(|| {
+                GridSpecError(format!(
+                    "{part:?} is not KEY=VALUES (keys: tp, dp, pp, mnbt, max_gpus)"
+                ))
+            })?;
             let k = k.trim();
             match k {
                 "tp" => g.tp = parse_list(k, v)?,
@@ -59,9 +65,15 @@ impl ExpectedGrid {
                 "mnbt" | "max_num_batched_tokens" => g.max_num_batched_tokens = parse_list(k, v)?,
                 "max_gpus" if v.trim() == "none" => g.max_gpus = None,
                 "max_gpus" => {
-                    g.max_gpus = Some(v.trim().parse().map_err(|_| GridSpecError(format!("max_gpus: {v:?} is not a whole number")))?)
+                    g.max_gpus = Some(v.trim().parse().map_err(|_| {
+                        GridSpecError(format!("max_gpus: {v:?} is not a whole number"))
+                    })?)
                 }
-                _ => return Err(GridSpecError(format!("unknown key {k:?} (keys: tp, dp, pp, mnbt, max_gpus)"))),
+                _ => {
+                    return Err(GridSpecError(format!(
+                        "unknown key {k:?} (keys: tp, dp, pp, mnbt, max_gpus)"
+                    )))
+                }
             }
         }
         if [g.tp.contains(&0), g.dp.contains(&0), g.pp.contains(&0)].contains(&true) {
@@ -81,7 +93,10 @@ impl ExpectedGrid {
                         continue;
                     }
                     for &m in &self.max_num_batched_tokens {
-                        out.insert(ConfigKey { par, max_num_batched_tokens: Some(m) });
+                        out.insert(ConfigKey {
+                            par,
+                            max_num_batched_tokens: Some(m),
+                        });
                     }
                 }
             }
@@ -93,7 +108,10 @@ impl ExpectedGrid {
 /// Grid configurations without a readable run.
 pub fn missing_configs(grid: &ExpectedGrid, runs: &[RunSummary]) -> Vec<ConfigKey> {
     let have: BTreeSet<ConfigKey> = runs.iter().map(|r| r.config).collect();
-    grid.configs().into_iter().filter(|k| !have.contains(k)).collect()
+    grid.configs()
+        .into_iter()
+        .filter(|k| !have.contains(k))
+        .collect()
 }
 
 /// The best configuration for one metric.
@@ -116,14 +134,20 @@ pub fn best_per_metric(runs: &[RunSummary]) -> Vec<Best> {
         .filter_map(|&metric| {
             let mut best: Option<Best> = None;
             for (k, rs) in &groups {
-                let Some(agg) = Aggregate::of(rs.iter().map(|r| r.values.get(metric))) else { continue };
+                let Some(agg) = Aggregate::of(rs.iter().map(|r| r.values.get(metric))) else {
+                    continue;
+                };
                 let better = match &best {
                     None => true,
                     Some(b) if metric.higher_is_better() => agg.mean > b.value.mean,
                     Some(b) => agg.mean < b.value.mean,
                 };
                 if better {
-                    best = Some(Best { metric, config: *k, value: agg });
+                    best = Some(Best {
+                        metric,
+                        config: *k,
+                        value: agg,
+                    });
                 }
             }
             best
@@ -143,7 +167,10 @@ mod tests {
         RunSummary {
             dir: "r".into(),
             model_name: None,
-            config: ConfigKey { par: Parallelism { tp, dp, pp: 1 }, max_num_batched_tokens: Some(mnbt) },
+            config: ConfigKey {
+                par: Parallelism { tp, dp, pp: 1 },
+                max_num_batched_tokens: Some(mnbt),
+            },
             values,
         }
     }
@@ -155,21 +182,34 @@ mod tests {
         assert_eq!(g.configs().len(), 40);
         let g = ExpectedGrid::parse("tp=1,2; dp=1; mnbt=4096; max_gpus=none").unwrap();
         assert_eq!(g.configs().len(), 2);
-        assert!(ExpectedGrid::parse("tp=one").unwrap_err().to_string().contains("--expected-grid: tp"));
+        assert!(ExpectedGrid::parse("tp=one")
+            .unwrap_err()
+            .to_string()
+            .contains("--expected-grid: tp"));
         assert!(ExpectedGrid::parse("gpu=1").is_err());
         assert!(ExpectedGrid::parse("tp=0").is_err());
     }
 
     #[test]
     fn missing_and_best() {
-        let runs = vec![run(1, 1, 4096, 100.0, Some(5.0)), run(1, 1, 4096, 300.0, None), run(2, 1, 4096, 150.0, Some(9.0))];
+        let runs = vec![
+            run(1, 1, 4096, 100.0, Some(5.0)),
+            run(1, 1, 4096, 300.0, None),
+            run(2, 1, 4096, 150.0, Some(9.0)),
+        ];
         let g = ExpectedGrid::parse("tp=1,2,4;dp=1;mnbt=4096").unwrap();
         let missing = missing_configs(&g, &runs);
         assert_eq!(missing.len(), 1);
         assert_eq!(missing[0].par.tp, 4);
         let best = best_per_metric(&runs);
         assert_eq!(best.len(), 2);
-        assert_eq!((best[0].metric, best[0].config.par.tp, best[0].value.mean), (Metric::Throughput, 1, 200.0));
-        assert_eq!((best[1].metric, best[1].config.par.tp, best[1].value.mean), (Metric::TtftP50, 1, 5.0));
+        assert_eq!(
+            (best[0].metric, best[0].config.par.tp, best[0].value.mean),
+            (Metric::Throughput, 1, 200.0)
+        );
+        assert_eq!(
+            (best[1].metric, best[1].config.par.tp, best[1].value.mean),
+            (Metric::TtftP50, 1, 5.0)
+        );
     }
 }

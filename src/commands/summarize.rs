@@ -20,7 +20,8 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
         Some(spec) => ExpectedGrid::parse(spec)?,
         None => ExpectedGrid::default(),
     };
-    let mut model = load_model(&a.base_dir, &a.model).with_context(|| format!("--model {}", a.model))?;
+    let mut model =
+        load_model(&a.base_dir, &a.model).with_context(|| format!("--model {}", a.model))?;
     for s in &model.skipped {
         eprintln!("warning: {s}");
     }
@@ -33,7 +34,12 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     sort_runs(&mut model.runs);
-    println!("{} — {} run(s) in {}", model.display_name(), model.runs.len(), model.dir.display());
+    println!(
+        "{} — {} run(s) in {}",
+        model.display_name(),
+        model.runs.len(),
+        model.dir.display()
+    );
     println!("{}", summary_table(&model.runs));
 
     // A CSV that cannot be written (read-only folder) does not hide the rest of the summary,
@@ -49,7 +55,11 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     if missing.is_empty() {
         println!("\nevery configuration of the expected grid has a result");
     } else {
-        println!("\nmissing from the expected grid ({} of {}):", missing.len(), grid.configs().len());
+        println!(
+            "\nmissing from the expected grid ({} of {}):",
+            missing.len(),
+            grid.configs().len()
+        );
         for k in &missing {
             println!("  {k}");
         }
@@ -57,8 +67,19 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
 
     println!("\nbest configuration per metric (repeats averaged):");
     for b in best_per_metric(&model.runs) {
-        let n = if b.value.n > 1 { format!(" (mean of {})", b.value.n) } else { String::new() };
-        println!("  {:<34} {:>10} {:<8} at {}{}", b.metric.key(), fmt_value(Some(b.value.mean)), b.metric.unit(), b.config, n);
+        let n = if b.value.n > 1 {
+            format!(" (mean of {})", b.value.n)
+        } else {
+            String::new()
+        };
+        println!(
+            "  {:<34} {:>10} {:<8} at {}{}",
+            b.metric.key(),
+            fmt_value(Some(b.value.mean)),
+            b.metric.unit(),
+            b.config,
+            n
+        );
     }
     csv_result?;
     Ok(ExitCode::SUCCESS)

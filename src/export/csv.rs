@@ -6,7 +6,15 @@ use crate::compare::ConfigComparison;
 use crate::metrics::Metric;
 use crate::results::RunSummary;
 
-pub const COMPARISON_HEADER: [&str; 7] = ["metric", "max_num_batched_tokens", "model1", "model2", "diff_pct", "n1", "n2"];
+pub const COMPARISON_HEADER: [&str; 7] = [
+    "metric",
+    "max_num_batched_tokens",
+    "model1",
+    "model2",
+    "diff_pct",
+    "n1",
+    "n2",
+];
 
 pub const SUMMARY_HEADER: [&str; 11] = [
     "TP",
@@ -23,7 +31,9 @@ pub const SUMMARY_HEADER: [&str; 11] = [
 ];
 
 fn num(v: Option<f64>) -> String {
-    v.filter(|x| x.is_finite()).map(|x| x.to_string()).unwrap_or_default()
+    v.filter(|x| x.is_finite())
+        .map(|x| x.to_string())
+        .unwrap_or_default()
 }
 
 fn opt_int(v: Option<u64>) -> String {
@@ -85,14 +95,47 @@ mod tests {
 
     #[test]
     fn comparison_rows_full_precision_and_empty_missing() {
-        let a = |mean: f64, n| Some(Aggregate { mean, min: mean, max: mean, n });
-        let mut pairs = vec![vec![Pair { model1: None, model2: None }]; 7];
-        pairs[0][0] = Pair { model1: a(0.1 + 0.2, 2), model2: a(3.0, 1) };
-        let cmp = ConfigComparison { par: Parallelism { tp: 1, dp: 1, pp: 1 }, batch_tokens: vec![Some(4096)], pairs };
+        let a = |mean: f64, n| {
+            Some(Aggregate {
+                mean,
+                min: mean,
+                max: mean,
+                n,
+            })
+        };
+        let mut pairs = vec![
+            vec![Pair {
+                model1: None,
+                model2: None
+            }];
+            7
+        ];
+        pairs[0][0] = Pair {
+            model1: a(0.1 + 0.2, 2),
+            model2: a(3.0, 1),
+        };
+        let cmp = ConfigComparison {
+            par: Parallelism {
+                tp: 1,
+                dp: 1,
+                pp: 1,
+            },
+            batch_tokens: vec![Some(4096)],
+            pairs,
+        };
         let text = String::from_utf8(comparison_csv(&cmp)).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "metric,max_num_batched_tokens,model1,model2,diff_pct,n1,n2");
-        assert_eq!(lines[1], format!("overall_throughput_tokens_per_sec,4096,0.30000000000000004,3,{},2,1", (3.0 - 0.30000000000000004) / 0.30000000000000004 * 100.0));
+        assert_eq!(
+            lines[0],
+            "metric,max_num_batched_tokens,model1,model2,diff_pct,n1,n2"
+        );
+        assert_eq!(
+            lines[1],
+            format!(
+                "overall_throughput_tokens_per_sec,4096,0.30000000000000004,3,{},2,1",
+                (3.0 - 0.30000000000000004) / 0.30000000000000004 * 100.0
+            )
+        );
         assert_eq!(lines[2], "total_latency_p50_ms,4096,,,,0,0");
         assert_eq!(lines.len(), 8);
     }

@@ -35,7 +35,13 @@ pub fn fmt_pct(v: Option<f64>) -> String {
 
 fn fmt_agg(a: Option<Aggregate>) -> String {
     match a {
-        Some(a) if a.n > 1 => format!("{} (n={}, {}–{})", fmt_value(Some(a.mean)), a.n, fmt_value(Some(a.min)), fmt_value(Some(a.max))),
+        Some(a) if a.n > 1 => format!(
+            "{} (n={}, {}–{})",
+            fmt_value(Some(a.mean)),
+            a.n,
+            fmt_value(Some(a.min)),
+            fmt_value(Some(a.max))
+        ),
         Some(a) => fmt_value(Some(a.mean)),
         None => "–".to_owned(),
     }
@@ -47,7 +53,13 @@ fn right(s: String) -> Cell {
 
 /// metric | max_num_batched_tokens | model 1 | model 2 | Δ% — one row per metric and batch size.
 pub fn comparison_table(cmp: &ConfigComparison, model1: &str, model2: &str) -> Table {
-    let mut t = new_table(vec!["metric", "max_num_batched_tokens", model1, model2, "Δ%"]);
+    let mut t = new_table(vec![
+        "metric",
+        "max_num_batched_tokens",
+        model1,
+        model2,
+        "Δ%",
+    ]);
     for m in Metric::ALL {
         for (bt, p) in cmp.batch_tokens.iter().zip(cmp.pairs(m)) {
             let color = match p.verdict(m) {
@@ -70,16 +82,32 @@ pub fn comparison_table(cmp: &ConfigComparison, model1: &str, model2: &str) -> T
 /// The summarize table: one row per run.
 pub fn summary_table(runs: &[RunSummary]) -> Table {
     let mut header = vec!["TP", "DP", "PP", "max_num_batched_tokens"];
-    header.extend(["tok/s", "e2e p50 ms", "e2e p99 ms", "ttft p50 ms", "ttft p99 ms", "itl p50 ms", "itl p99 ms"]);
+    header.extend([
+        "tok/s",
+        "e2e p50 ms",
+        "e2e p99 ms",
+        "ttft p50 ms",
+        "ttft p99 ms",
+        "itl p50 ms",
+        "itl p99 ms",
+    ]);
     let mut t = new_table(header);
     for r in runs {
         let mut row = vec![
             right(r.config.par.tp.to_string()),
             right(r.config.par.dp.to_string()),
             right(r.config.par.pp.to_string()),
-            right(r.config.max_num_batched_tokens.map_or("default".to_owned(), |b| b.to_string())),
+            right(
+                r.config
+                    .max_num_batched_tokens
+                    .map_or("default".to_owned(), |b| b.to_string()),
+            ),
         ];
-        row.extend(Metric::ALL.iter().map(|&m| right(fmt_value(r.values.get(m)))));
+        row.extend(
+            Metric::ALL
+                .iter()
+                .map(|&m| right(fmt_value(r.values.get(m)))),
+        );
         t.add_row(row);
     }
     t

@@ -14,11 +14,22 @@ pub enum DiscoverError {
     #[error("base dir {0} does not exist")]
     NoBaseDir(PathBuf),
     #[error("cannot list {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("no model folder in {base} matches {name:?}; models there: {}", list_or_none(.available))]
-    NoMatch { base: PathBuf, name: String, available: Vec<String> },
+    NoMatch {
+        base: PathBuf,
+        name: String,
+        available: Vec<String>,
+    },
     #[error("{name:?} matches several model folders in {base}: {}; name one of them exactly", .matches.join(", "))]
-    Ambiguous { base: PathBuf, name: String, matches: Vec<String> },
+    Ambiguous {
+        base: PathBuf,
+        name: String,
+        matches: Vec<String>,
+    },
 }
 
 fn list_or_none(v: &[String]) -> String {
@@ -35,7 +46,10 @@ pub fn model_folder_name(model: &str) -> String {
 }
 
 fn subdirs(dir: &Path) -> Result<Vec<String>, DiscoverError> {
-    let io = |source| DiscoverError::Io { path: dir.to_path_buf(), source };
+    let io = |source| DiscoverError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
@@ -85,8 +99,16 @@ pub fn resolve_model_dir(base: &Path, name: &str) -> Result<PathBuf, DiscoverErr
         .collect();
     match matches.len() {
         1 => Ok(base.join(&matches[0])),
-        0 => Err(DiscoverError::NoMatch { base: base.to_path_buf(), name: name.to_owned(), available: folders }),
-        _ => Err(DiscoverError::Ambiguous { base: base.to_path_buf(), name: name.to_owned(), matches }),
+        0 => Err(DiscoverError::NoMatch {
+            base: base.to_path_buf(),
+            name: name.to_owned(),
+            available: folders,
+        }),
+        _ => Err(DiscoverError::Ambiguous {
+            base: base.to_path_buf(),
+            name: name.to_owned(),
+            matches,
+        }),
     }
 }
 
@@ -96,14 +118,20 @@ pub fn load_model_dir(dir: &Path) -> Result<ModelRuns, DiscoverError> {
     let dirs = run_dirs(dir)?;
     let results: Vec<_> = dirs.par_iter().map(|d| (d, read_run(d))).collect();
     let mut out = ModelRuns {
-        folder_name: dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        folder_name: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         dir: dir.to_path_buf(),
         ..Default::default()
     };
     for (d, r) in results {
         match r {
             Ok(run) => out.runs.push(run),
-            Err(e) => out.skipped.push(SkippedRun { dir: d.clone(), reason: e.to_string() }),
+            Err(e) => out.skipped.push(SkippedRun {
+                dir: d.clone(),
+                reason: e.to_string(),
+            }),
         }
     }
     Ok(out)
@@ -129,7 +157,10 @@ mod tests {
     #[test]
     fn resolves_exact_slash_and_suffix_names() {
         let b = base_with(&["Qwen_Qwen3-4B", "Qwen_Qwen3-4B-AWQ"]);
-        let p = |n: &str| resolve_model_dir(b.path(), n).map(|p| p.file_name().unwrap().to_str().unwrap().to_owned());
+        let p = |n: &str| {
+            resolve_model_dir(b.path(), n)
+                .map(|p| p.file_name().unwrap().to_str().unwrap().to_owned())
+        };
         assert_eq!(p("Qwen3-4B").unwrap(), "Qwen_Qwen3-4B");
         assert_eq!(p("Qwen/Qwen3-4B").unwrap(), "Qwen_Qwen3-4B");
         assert_eq!(p("Qwen_Qwen3-4B").unwrap(), "Qwen_Qwen3-4B");
@@ -141,10 +172,19 @@ mod tests {
     #[test]
     fn ambiguous_and_model_name_matches() {
         let b = base_with(&["a_M", "b_M", "custom/run_1"]);
-        std::fs::write(b.path().join("custom/run_1/config.json"), r#"{"model": "x/y"}"#).unwrap();
+        std::fs::write(
+            b.path().join("custom/run_1/config.json"),
+            r#"{"model": "x/y"}"#,
+        )
+        .unwrap();
         let e = resolve_model_dir(b.path(), "M").unwrap_err().to_string();
         assert!(e.contains("a_M, b_M"), "{e}");
-        assert!(resolve_model_dir(b.path(), "x/y").unwrap().ends_with("custom"));
-        assert!(matches!(resolve_model_dir(&b.path().join("nope"), "M"), Err(DiscoverError::NoBaseDir(_))));
+        assert!(resolve_model_dir(b.path(), "x/y")
+            .unwrap()
+            .ends_with("custom"));
+        assert!(matches!(
+            resolve_model_dir(&b.path().join("nope"), "M"),
+            Err(DiscoverError::NoBaseDir(_))
+        ));
     }
 }

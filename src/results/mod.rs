@@ -112,6 +112,9 @@ pub struct ModelRuns {
 impl ModelRuns {
     /// The model's name for display: the `model_name` its runs record, else the folder name.
     pub fn display_name(&self) -> &str {
-        self.runs.iter().find_map(|r| r.model_name.as_deref()).unwrap_or(&self.folder_name)
+        self.runs
+            .iter()
+            .find_map(|r| r.model_name.as_deref())
+            .unwrap_or(&self.folder_name)
     }
 }

@@ -104,7 +104,10 @@ impl<R: Read> PyJsonReader<R> {
                     }
                 }
             } else if self.in_token {
-                let end = s.iter().position(|b| !b.is_ascii_alphabetic()).unwrap_or(s.len());
+                let end = s
+                    .iter()
+                    .position(|b| !b.is_ascii_alphabetic())
+                    .unwrap_or(s.len());
                 out.extend_from_slice(&s[..end]);
                 s = &s[end..];
                 if !s.is_empty() {
@@ -176,7 +179,9 @@ pub fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Er
             "NaN" => Ok(Some(f64::NAN)),
             "Infinity" => Ok(Some(f64::INFINITY)),
             "-Infinity" => Ok(Some(f64::NEG_INFINITY)),
-            other => Err(serde::de::Error::custom(format!("expected a number, found the string {other:?}"))),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a number, found the string {other:?}"
+            ))),
         },
     }
 }
@@ -187,7 +192,9 @@ mod tests {
 
     fn rewrite(s: &str) -> String {
         let mut out = String::new();
-        PyJsonReader::new(s.as_bytes()).read_to_string(&mut out).unwrap();
+        PyJsonReader::new(s.as_bytes())
+            .read_to_string(&mut out)
+            .unwrap();
         out
     }
 
@@ -197,7 +204,9 @@ mod tests {
             .map(|k| {
                 let (a, b) = s.as_bytes().split_at(k);
                 let mut out = String::new();
-                PyJsonReader::new(a.chain(b)).read_to_string(&mut out).unwrap();
+                PyJsonReader::new(a.chain(b))
+                    .read_to_string(&mut out)
+                    .unwrap();
                 out
             })
             .collect()
@@ -227,7 +236,8 @@ mod tests {
             #[serde(deserialize_with = "lenient_f64")]
             v: Option<f64>,
         }
-        let p = |s: &str| serde_json::from_reader::<_, T>(PyJsonReader::new(s.as_bytes())).map(|t| t.v);
+        let p =
+            |s: &str| serde_json::from_reader::<_, T>(PyJsonReader::new(s.as_bytes())).map(|t| t.v);
         assert!(p(r#"{"v": NaN}"#).unwrap().unwrap().is_nan());
         assert_eq!(p(r#"{"v": -Infinity}"#).unwrap(), Some(f64::NEG_INFINITY));
         assert_eq!(p(r#"{"v": null}"#).unwrap(), None);

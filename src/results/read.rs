@@ -29,7 +29,10 @@ pub enum RunReadError {
     #[error("no benchmark_results.json (the run did not finish)")]
     MissingResults,
     #[error("cannot read {file}: {source}")]
-    Io { file: &'static str, source: std::io::Error },
+    Io {
+        file: &'static str,
+        source: std::io::Error,
+    },
     #[error("benchmark_results.json is truncated ({0})")]
     Truncated(String),
     #[error("benchmark_results.json is not valid JSON ({0})")]
@@ -37,7 +40,11 @@ pub enum RunReadError {
     #[error("benchmark_results.json has none of the metric fields (benchmark_stats.summary / latency_percentiles_ms)")]
     NoMetrics,
     #[error("invalid {field} in {file}: {value}")]
-    BadConfig { file: &'static str, field: &'static str, value: String },
+    BadConfig {
+        file: &'static str,
+        field: &'static str,
+        value: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -53,7 +60,10 @@ fn classify(e: serde_json::Error) -> RunReadError {
     use serde_json::error::Category;
     match e.classify() {
         Category::Eof => RunReadError::Truncated(e.to_string()),
-        Category::Io => RunReadError::Io { file: RESULTS_FILE, source: e.into() },
+        Category::Io => RunReadError::Io {
+            file: RESULTS_FILE,
+            source: e.into(),
+        },
         Category::Syntax | Category::Data => RunReadError::Corrupt(e.to_string()),
     }
 }
@@ -63,10 +73,15 @@ fn parse_results(path: &Path) -> Result<RawResults, RunReadError> {
 }
 
 fn parse_results_with_limit(path: &Path, in_memory_limit: u64) -> Result<RawResults, RunReadError> {
-    let io = |source| RunReadError::Io { file: RESULTS_FILE, source };
+    let io = |source| RunReadError::Io {
+        file: RESULTS_FILE,
+        source,
+    };
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RunReadError::MissingResults),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(RunReadError::MissingResults)
+        }
         Err(e) => return Err(io(e)),
     };
     let len = file.metadata().map_err(io)?.len();
@@ -102,7 +117,11 @@ fn config_int(
     field: &'static str,
     file: &'static str,
 ) -> Result<Option<u64>, RunReadError> {
-    let bad = |v: &Value| RunReadError::BadConfig { file, field, value: v.to_string() };
+    let bad = |v: &Value| RunReadError::BadConfig {
+        file,
+        field,
+        value: v.to_string(),
+    };
     match map.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(v @ Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
@@ -120,7 +139,12 @@ fn read_config_json(dir: &Path) -> Result<Option<Map<String, Value>>, RunReadErr
     let text = match std::fs::read(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(RunReadError::Io { file: CONFIG_FILE, source }),
+        Err(source) => {
+            return Err(RunReadError::Io {
+                file: CONFIG_FILE,
+                source,
+            })
+        }
     };
     let value: Value = serde_json::from_reader(PyJsonReader::new(&text[..]))
         .map_err(|e| RunReadError::Corrupt(format!("{CONFIG_FILE}: {e}")))?;
@@ -133,13 +157,17 @@ fn read_config_json(dir: &Path) -> Result<Option<Map<String, Value>>, RunReadErr
 /// Extracts the seven headline metrics from `benchmark_stats`.
 pub fn metric_values(stats: &Map<String, Value>) -> MetricValues {
     let mut values = MetricValues::default();
-    let latency = stats.get("latency_percentiles_ms").and_then(Value::as_object);
+    let latency = stats
+        .get("latency_percentiles_ms")
+        .and_then(Value::as_object);
     for m in Metric::ALL {
         let (group, field) = m.source();
         let group = if group == "summary" {
             stats.get("summary").and_then(Value::as_object)
         } else {
-            latency.and_then(|l| l.get(group)).and_then(Value::as_object)
+            latency
+                .and_then(|l| l.get(group))
+                .and_then(Value::as_object)
         };
         values.set(m, group.and_then(|g| g.get(field)).and_then(value_f64));
     }
@@ -150,9 +178,16 @@ fn has_metric_fields(stats: &Map<String, Value>) -> bool {
     Metric::ALL.iter().any(|m| {
         let (group, field) = m.source();
         if group == "summary" {
-            stats.get("summary").and_then(Value::as_object).is_some_and(|g| g.contains_key(field))
+            stats
+                .get("summary")
+                .and_then(Value::as_object)
+                .is_some_and(|g| g.contains_key(field))
         } else {
-            stats.get("latency_percentiles_ms").and_then(Value::as_object).and_then(|l| l.get(group)).is_some()
+            stats
+                .get("latency_percentiles_ms")
+                .and_then(Value::as_object)
+                .and_then(|l| l.get(group))
+                .is_some()
         }
     })
 }
@@ -168,10 +203,20 @@ pub fn read_run(dir: &Path) -> Result<RunSummary, RunReadError> {
 
     let bc = raw.benchmark_config.unwrap_or_default();
     // config.json is only needed when benchmark_config lacks a field.
-    let needs_fallback = ["tensor_parallel_size", "data_parallel_size", "pipeline_parallel_size", "max_num_batched_tokens", "model_name"]
-        .iter()
-        .any(|k| bc.get(*k).is_none_or(Value::is_null));
-    let cfg = if needs_fallback { read_config_json(dir)?.unwrap_or_default() } else { Map::new() };
+    let needs_fallback = [
+        "tensor_parallel_size",
+        "data_parallel_size",
+        "pipeline_parallel_size",
+        "max_num_batched_tokens",
+        "model_name",
+    ]
+    .iter()
+    .any(|k| bc.get(*k).is_none_or(Value::is_null));
+    let cfg = if needs_fallback {
+        read_config_json(dir)?.unwrap_or_default()
+    } else {
+        Map::new()
+    };
 
     let field = |name: &'static str| -> Result<Option<u64>, RunReadError> {
         match config_int(&bc, name, RESULTS_FILE)? {
@@ -183,7 +228,11 @@ pub fn read_run(dir: &Path) -> Result<RunSummary, RunReadError> {
         match field(name)? {
             None => Ok(1), // vLLM's default when neither file records it
             Some(v) if (1..=u64::from(u32::MAX)).contains(&v) => Ok(v as u32),
-            Some(v) => Err(RunReadError::BadConfig { file: RESULTS_FILE, field: name, value: v.to_string() }),
+            Some(v) => Err(RunReadError::BadConfig {
+                file: RESULTS_FILE,
+                field: name,
+                value: v.to_string(),
+            }),
         }
     };
     let config = ConfigKey {
@@ -199,7 +248,12 @@ pub fn read_run(dir: &Path) -> Result<RunSummary, RunReadError> {
         .and_then(Value::as_str)
         .or_else(|| cfg.get("model").and_then(Value::as_str))
         .map(str::to_owned);
-    Ok(RunSummary { dir: dir.to_path_buf(), model_name, config, values })
+    Ok(RunSummary {
+        dir: dir.to_path_buf(),
+        model_name,
+        config,
+        values,
+    })
 }
 
 /// Just `benchmark_config.model_name` (or config.json's `model`), for matching a model name
@@ -211,7 +265,10 @@ pub fn read_model_name(dir: &Path) -> Option<String> {
         }
     }
     let raw = parse_results(&dir.join(RESULTS_FILE)).ok()?;
-    raw.benchmark_config?.get("model_name").and_then(Value::as_str).map(str::to_owned)
+    raw.benchmark_config?
+        .get("model_name")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -243,7 +300,14 @@ mod tests {
         let d = run_dir(Some(FULL), None);
         let r = read_run(d.path()).unwrap();
         assert_eq!(r.model_name.as_deref(), Some("Org/M"));
-        assert_eq!(r.config.par, Parallelism { tp: 2, dp: 4, pp: 1 });
+        assert_eq!(
+            r.config.par,
+            Parallelism {
+                tp: 2,
+                dp: 4,
+                pp: 1
+            }
+        );
         assert_eq!(r.config.max_num_batched_tokens, Some(4096));
         assert_eq!(r.values.get(Metric::Throughput), Some(1234.5));
         assert_eq!(r.values.get(Metric::TotalLatencyP50), Some(10.0));
@@ -260,7 +324,10 @@ mod tests {
         assert_eq!(streamed.benchmark_config, in_memory.benchmark_config);
         assert_eq!(streamed.benchmark_stats, in_memory.benchmark_stats);
         std::fs::write(&p, &FULL[..FULL.len() - 40]).unwrap();
-        assert!(matches!(parse_results_with_limit(&p, 0), Err(RunReadError::Truncated(_))));
+        assert!(matches!(
+            parse_results_with_limit(&p, 0),
+            Err(RunReadError::Truncated(_))
+        ));
     }
 
     #[test]
@@ -271,21 +338,43 @@ mod tests {
           "pipeline_parallel_size": 2, "max_num_batched_tokens": 73728}"#;
         let d = run_dir(Some(res), Some(cfg));
         let r = read_run(d.path()).unwrap();
-        assert_eq!(r.config.par, Parallelism { tp: 8, dp: 1, pp: 2 });
+        assert_eq!(
+            r.config.par,
+            Parallelism {
+                tp: 8,
+                dp: 1,
+                pp: 2
+            }
+        );
         assert_eq!(r.config.max_num_batched_tokens, Some(73728));
     }
 
     #[test]
     fn bad_inputs_are_classified() {
         let d = run_dir(None, Some("{}"));
-        assert!(matches!(read_run(d.path()), Err(RunReadError::MissingResults)));
+        assert!(matches!(
+            read_run(d.path()),
+            Err(RunReadError::MissingResults)
+        ));
         let d = run_dir(Some(&FULL[..FULL.len() - 40]), None);
-        assert!(matches!(read_run(d.path()), Err(RunReadError::Truncated(_))));
+        assert!(matches!(
+            read_run(d.path()),
+            Err(RunReadError::Truncated(_))
+        ));
         let d = run_dir(Some("{\"benchmark_stats\": [1,,]}"), None);
         assert!(matches!(read_run(d.path()), Err(RunReadError::Corrupt(_))));
         let d = run_dir(Some("{\"benchmark_config\": {}}"), None);
         assert!(matches!(read_run(d.path()), Err(RunReadError::NoMetrics)));
-        let d = run_dir(Some(&FULL.replace("\"tensor_parallel_size\": 2", "\"tensor_parallel_size\": \"two\"")), None);
-        assert!(matches!(read_run(d.path()), Err(RunReadError::BadConfig { .. })));
+        let d = run_dir(
+            Some(&FULL.replace(
+                "\"tensor_parallel_size\": 2",
+                "\"tensor_parallel_size\": \"two\"",
+            )),
+            None,
+        );
+        assert!(matches!(
+            read_run(d.path()),
+            Err(RunReadError::BadConfig { .. })
+        ));
     }
 }

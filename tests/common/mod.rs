@@ -11,7 +11,11 @@ pub fn bin() -> PathBuf {
 
 /// Runs `modelbench ARGS` with colours off and returns (exit code, stdout, stderr).
 pub fn modelbench(args: &[&str]) -> (i32, String, String) {
-    let out: Output = Command::new(bin()).args(args).env("NO_COLOR", "1").output().expect("run modelbench");
+    let out: Output = Command::new(bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run modelbench");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -37,16 +41,35 @@ pub fn py(v: f64) -> String {
 pub type Values = [Option<f64>; 7];
 
 pub fn values(thr: f64, lat: f64) -> Values {
-    [Some(thr), Some(lat), Some(lat * 2.0), Some(lat / 10.0), Some(lat / 5.0), Some(lat / 100.0), Some(lat / 50.0)]
+    [
+        Some(thr),
+        Some(lat),
+        Some(lat * 2.0),
+        Some(lat / 10.0),
+        Some(lat / 5.0),
+        Some(lat / 100.0),
+        Some(lat / 50.0),
+    ]
 }
 
 /// Writes `<base>/<folder>/<run>/` with config.json and benchmark_results.json.
 #[allow(clippy::too_many_arguments)]
-pub fn write_run(base: &Path, folder: &str, run: &str, model: &str, tp: u32, dp: u32, pp: u32, mnbt: u64, v: Values) -> PathBuf {
+pub fn write_run(
+    base: &Path,
+    folder: &str,
+    run: &str,
+    model: &str,
+    tp: u32,
+    dp: u32,
+    pp: u32,
+    mnbt: u64,
+    v: Values,
+) -> PathBuf {
     let dir = base.join(folder).join(run);
     std::fs::create_dir_all(&dir).unwrap();
     let f = |i: usize, key: &str| v[i].map(|x| format!("\"{key}\": {}", py(x)));
-    let group = |fields: Vec<Option<String>>| fields.into_iter().flatten().collect::<Vec<_>>().join(", ");
+    let group =
+        |fields: Vec<Option<String>>| fields.into_iter().flatten().collect::<Vec<_>>().join(", ");
     let json = format!(
         r#"{{
     "benchmark_config": {{"model_name": "{model}", "tensor_parallel_size": {tp}, "pipeline_parallel_size": {pp},
@@ -62,13 +85,18 @@ pub fn write_run(base: &Path, folder: &str, run: &str, model: &str, tp: u32, dp:
     }},
     "individual_requests": [{{"request_id": "a", "token_latencies": [0.01, NaN, 0.02]}}]
 }}"#,
-        thr = f(0, "overall_throughput_tokens_per_sec").unwrap_or_else(|| "\"total_output_tokens\": 5".into()),
+        thr = f(0, "overall_throughput_tokens_per_sec")
+            .unwrap_or_else(|| "\"total_output_tokens\": 5".into()),
         e2e = group(vec![f(1, "total_p50"), f(2, "total_p99")]),
         ttft = group(vec![f(3, "first_token_p50"), f(4, "first_token_p99")]),
         itl = group(vec![f(5, "inter_token_p50"), f(6, "inter_token_p99")]),
     );
     std::fs::write(dir.join("benchmark_results.json"), json).unwrap();
-    std::fs::write(dir.join("config.json"), format!(r#"{{"model": "{model}", "tensor_parallel_size": {tp}}}"#)).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        format!(r#"{{"model": "{model}", "tensor_parallel_size": {tp}}}"#),
+    )
+    .unwrap();
     dir
 }
 
@@ -78,9 +106,13 @@ pub fn svg_texts(svg: &str) -> Vec<(String, String)> {
     let mut rest = svg;
     while let Some(start) = rest.find("<text") {
         rest = &rest[start..];
-        let Some(open_end) = rest.find('>') else { break };
+        let Some(open_end) = rest.find('>') else {
+            break;
+        };
         let tag = &rest[..open_end];
-        let Some(close) = rest.find("</text>") else { break };
+        let Some(close) = rest.find("</text>") else {
+            break;
+        };
         let text = rest[open_end + 1..close].trim().to_owned();
         let fill = tag
             .split("fill=\"")
@@ -95,5 +127,9 @@ pub fn svg_texts(svg: &str) -> Vec<(String, String)> {
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
 }

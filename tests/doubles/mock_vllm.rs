@@ -1,1 +1,153 @@
-fn main() {}
+//! TEST DOUBLE — `mock_vllm`, a standalone loopback mock of vLLM's OpenAI-compatible API (NOT a
+//! real server: it streams the token " tok" on a scripted schedule). Used by the client-overhead
+//! benchmark and by scripts; the integration tests use the same code in-process
+//! (tests/doubles/mock_openai.rs).
+//!
+//! ```text
+//! mock_vllm [serve] [MODEL] [--host 127.0.0.1] [--port 8000] [--model NAME]
+//!           [--tokens N] [--ttft-ms MS] [--token-delay-ms MS] [--chunk-tokens K] [--no-usage]
+//!           [--flavor vllm|llamacpp] [--fault KIND] [--fault-every N] [--coalesce]
+//!           [--workers W] [--quiet-unknown]
+//! ```
+//! `--token-delay-ms` is the gap between content chunks; with `--chunk-tokens K` each chunk
+//! carries K tokens. Requests with `ignore_eos` get exactly `max_tokens` tokens, others
+//! `min(max_tokens, --tokens)`. Faults: http500, cut, nodone, malformed, stall, error_event
+//! (applied to every `--fault-every`-th request; default every request).
+//! `--coalesce` writes a zero-delay response in one write instead of one write per event.
+//! `--workers` sets the tokio worker threads (default 1). Flags of `vllm serve` it does not know
+//! (`--tensor-parallel-size 2`, …) are accepted and ignored, so it can stand in for `vllm serve`.
+//! Prints `mock_vllm listening on http://HOST:PORT` once it accepts connections.
+
+#[path = "mock_openai.rs"]
+mod mock_openai;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mock_openai::{Fault, Flavor, MockConfig, MockStats};
+
+fn usage_exit(msg: &str) -> ! {
+    eprintln!("mock_vllm: {msg}");
+    eprintln!("usage: mock_vllm [serve] [MODEL] [--host H] [--port P] [--tokens N] [--ttft-ms MS] [--token-delay-ms MS] [--chunk-tokens K] [--no-usage] [--flavor vllm|llamacpp] [--fault KIND] [--fault-every N] [--coalesce] [--workers W]");
+    std::process::exit(2)
+}
+
+fn parse<T: std::str::FromStr>(flag: &str, v: Option<String>) -> T {
+    let v = v.unwrap_or_else(|| usage_exit(&format!("{flag} needs a value")));
+    v.parse()
+        .unwrap_or_else(|_| usage_exit(&format!("{flag}: invalid value {v:?}")))
+}
+
+fn main() {
+    let mut cfg = MockConfig {
+        record_requests: false,
+        ..MockConfig::default()
+    };
+    let (mut host, mut port, mut workers) = ("127.0.0.1".to_owned(), 8000u16, 1usize);
+    let mut quiet = false;
+    let mut positional = Vec::new();
+    let mut args = std::env::args().skip(1).peekable();
+    while let Some(a) = args.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if a.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (a.clone(), None),
+        };
+        let mut value = || inline.clone().or_else(|| args.next());
+        match flag.as_str() {
+            "--host" => host = parse(&flag, value()),
+            "--port" => port = parse(&flag, value()),
+            "--model" | "--served-model-name" => cfg.model = parse(&flag, value()),
+            "--tokens" => cfg.tokens = parse(&flag, value()),
+            "--ttft-ms" => {
+                cfg.ttft = Duration::from_secs_f64(parse::<f64>(&flag, value()) / 1000.0)
+            }
+            "--token-delay-ms" => {
+                cfg.chunk_delay = Duration::from_secs_f64(parse::<f64>(&flag, value()) / 1000.0)
+            }
+            "--chunk-tokens" => cfg.chunk_tokens = parse(&flag, value()),
+            "--no-usage" => cfg.usage = false,
+            "--coalesce" => cfg.coalesce = true,
+            "--quiet-unknown" => quiet = true,
+            "--flavor" => {
+                cfg.flavor = match parse::<String>(&flag, value()).as_str() {
+                    "vllm" => Flavor::Vllm,
+                    "llamacpp" | "llama-cpp" => Flavor::LlamaCpp,
+                    other => usage_exit(&format!("--flavor: unknown {other:?}")),
+                }
+            }
+            "--fault" => {
+                cfg.fault = Some(
+                    parse::<String>(&flag, value())
+                        .parse::<Fault>()
+                        .unwrap_or_else(|e| usage_exit(&e)),
+                )
+            }
+            "--fault-every" => cfg.fault_every = parse(&flag, value()),
+            "--workers" => workers = parse(&flag, value()),
+            "-h" | "--help" => usage_exit("a loopback mock of vLLM's OpenAI API (test double)"),
+            f if f.starts_with("--") => {
+                // An unknown (vllm serve) flag: skip its value when it has one.
+                if inline.is_none() && args.peek().is_some_and(|n| !n.starts_with("--")) {
+                    args.next();
+                }
+                if !quiet {
+                    eprintln!("mock_vllm: ignoring {f}");
+                }
+            }
+            _ => positional.push(a),
+        }
+    }
+    // `mock_vllm serve MODEL …` like `vllm serve MODEL …`.
+    let mut pos = positional.into_iter();
+    let mut first = pos.next();
+    if first.as_deref() == Some("serve") {
+        first = pos.next();
+    }
+    if let Some(m) = first {
+        cfg.model = m;
+    }
+    if let Some(extra) = pos.next() {
+        usage_exit(&format!("unexpected argument {extra:?}"));
+    }
+    let addr: std::net::SocketAddr = format!("{host}:{port}")
+        .parse()
+        .unwrap_or_else(|_| usage_exit(&format!("bad --host/--port {host}:{port}")));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.max(1))
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| usage_exit(&format!("cannot start the runtime: {e}")));
+    rt.block_on(async move {
+        raise_nofile();
+        let listener = mock_openai::bind(addr).unwrap_or_else(|e| usage_exit(&format!("cannot listen on {addr}: {e}")));
+        println!("mock_vllm listening on http://{}", listener.local_addr().map(|a| a.to_string()).unwrap_or_default());
+        let stats = Arc::new(MockStats::default());
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let shutdown = async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = shutdown => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+            }
+        };
+        mock_openai::serve(listener, Arc::new(cfg), stats, shutdown).await;
+    });
+}
+
+/// Thousands of concurrent streams need thousands of sockets.
+fn raise_nofile() {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}

@@ -1,1 +1,0 @@
-//! Stage 'client' of the benchmark data flow (see lib.rs).

@@ -1,0 +1,216 @@
+//! One streamed JSON chunk of `/v1/completions` or `/v1/chat/completions`, read without building
+//! a JSON tree: only the first choice's text (completion `text`, chat `delta.content`,
+//! `delta.reasoning_content` or `delta.reasoning`), `usage` and an `error` marker are kept;
+//! strings without escapes are borrowed from the input, everything else is skipped.
+//!
+//! Server differences handled here: vLLM (a final chunk with empty `choices` and `usage`; with
+//! `continuous_usage_stats`, `usage` in every chunk) and llama.cpp (usage inside the finish chunk,
+//! `content: null` in chat's first chunk, extra `timings` objects).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::Deserialize;
+
+/// A string that borrows from the input when it has no escapes.
+#[derive(Debug, Default, PartialEq)]
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq, Clone, Copy)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: Option<u64>,
+    #[serde(default)]
+    pub completion_tokens: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Delta<'a> {
+    #[serde(default, borrow)]
+    content: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    reasoning: Option<Text<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Choice<'a> {
+    #[serde(default, borrow)]
+    text: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    delta: Option<Delta<'a>>,
+}
+
+/// The first element of `choices` (requests use n = 1); the others are skipped.
+#[derive(Debug, Default)]
+struct FirstChoice<'a>(Option<Choice<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FirstChoice<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of choices")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(FirstChoice(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(FirstChoice(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_seq(V)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let first: Option<Choice<'de>> = seq.next_element()?;
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(FirstChoice(first))
+            }
+        }
+        d.deserialize_option(V)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawChunk<'a> {
+    #[serde(default, borrow)]
+    choices: FirstChoice<'a>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+    #[serde(default, borrow)]
+    object: Option<Text<'a>>,
+}
+
+/// What the client needs from one chunk.
+#[derive(Debug, Default, PartialEq)]
+pub struct StreamChunk<'a> {
+    /// The first choice's new text; empty when the chunk carries none (role-only chunks,
+    /// `content: null`, finish chunks, the usage chunk).
+    pub content: Cow<'a, str>,
+    pub usage: Option<Usage>,
+    /// The server reported an error inside the stream.
+    pub is_error: bool,
+}
+
+impl<'a> StreamChunk<'a> {
+    /// Parses one `data:` payload (not `[DONE]`).
+    pub fn parse(data: &'a [u8]) -> Result<StreamChunk<'a>, serde_json::Error> {
+        let raw: RawChunk<'a> = serde_json::from_slice(data)?;
+        let is_error = raw.error.is_some() || raw.object.as_ref().is_some_and(|o| o.0 == "error");
+        let content = match raw.choices.0 {
+            Some(Choice {
+                text: Some(Text(t)),
+                ..
+            }) if !t.is_empty() => t,
+            Some(Choice { delta: Some(d), .. }) => [d.content, d.reasoning_content, d.reasoning]
+                .into_iter()
+                .flatten()
+                .map(|t| t.0)
+                .find(|t| !t.is_empty())
+                .unwrap_or_default(),
+            _ => Cow::Borrowed(""),
+        };
+        Ok(StreamChunk {
+            content,
+            usage: raw.usage,
+            is_error,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> StreamChunk<'_> {
+        StreamChunk::parse(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn vllm_completion_and_usage_chunks() {
+        let c = parse(
+            r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":" hello","logprobs":null,"finish_reason":null,"stop_reason":null}],"usage":null}"#,
+        );
+        assert_eq!(c.content, " hello");
+        assert!(matches!(c.content, Cow::Borrowed(_)));
+        assert_eq!((c.usage, c.is_error), (None, false));
+        let u = parse(
+            r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":5,"total_tokens":12,"completion_tokens":7}}"#,
+        );
+        assert_eq!(u.content, "");
+        assert_eq!(
+            u.usage,
+            Some(Usage {
+                prompt_tokens: Some(5),
+                completion_tokens: Some(7)
+            })
+        );
+        let esc = parse(r#"{"choices":[{"text":"a\nb"}]}"#);
+        assert_eq!(esc.content, "a\nb");
+    }
+
+    #[test]
+    fn chat_deltas_and_reasoning() {
+        assert_eq!(
+            parse(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#).content,
+            ""
+        );
+        // llama.cpp: first chat chunk has content null
+        assert_eq!(parse(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null}}],"created":1,"id":"chatcmpl-x"}"#).content, "");
+        assert_eq!(
+            parse(r#"{"choices":[{"delta":{"content":"Hi"}}]}"#).content,
+            "Hi"
+        );
+        assert_eq!(
+            parse(r#"{"choices":[{"delta":{"reasoning_content":"hmm","content":null}}]}"#).content,
+            "hmm"
+        );
+        assert_eq!(
+            parse(r#"{"choices":[{"delta":{"reasoning":"r"}}]}"#).content,
+            "r"
+        );
+    }
+
+    #[test]
+    fn llama_cpp_finish_chunk_with_usage_and_timings() {
+        let c = parse(
+            r#"{"choices":[{"text":"","index":0,"logprobs":null,"finish_reason":"length"}],"created":1,"model":"tiny","object":"text_completion","usage":{"completion_tokens":16,"prompt_tokens":4,"total_tokens":20},"timings":{"prompt_n":4,"predicted_ms":12.5}}"#,
+        );
+        assert_eq!(c.content, "");
+        assert_eq!(c.usage.unwrap().completion_tokens, Some(16));
+    }
+
+    #[test]
+    fn errors_and_malformed_payloads() {
+        assert!(parse(r#"{"error":{"object":"error","message":"boom","code":500}}"#).is_error);
+        assert!(parse(r#"{"object":"error","message":"boom"}"#).is_error);
+        assert!(!parse(r#"{"error":null,"choices":null}"#).is_error);
+        assert!(StreamChunk::parse(b"{\"choices\": [{\"text\": \"x\"").is_err());
+        assert!(StreamChunk::parse(b"42").is_err());
+        assert!(StreamChunk::parse(b"not json").is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! Server-sent events: splits a byte stream into events and hands each event's `data` to a
+//! callback. Only what OpenAI-compatible streams use is interpreted: `data:` lines (several are
+//! joined with `\n`), blank lines ending an event, `:` comments; other fields are ignored.
+//!
+//! The buffers are reused for the whole stream, so a steady stream does not allocate.
+
+/// Incremental SSE parser for one response.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    /// Start of a line whose end has not arrived yet.
+    partial: Vec<u8>,
+    /// Data of the event being read.
+    data: Vec<u8>,
+    has_data: bool,
+    /// Number of events dispatched so far.
+    pub events: u64,
+}
+
+impl SseParser {
+    pub fn new() -> SseParser {
+        SseParser {
+            partial: Vec::with_capacity(512),
+            data: Vec::with_capacity(512),
+            has_data: false,
+            events: 0,
+        }
+    }
+
+    /// Feeds the next bytes of the stream; `on_event` gets the data of every event completed by
+    /// them. Stops at the first error returned by `on_event`.
+    pub fn feed<E>(
+        &mut self,
+        mut bytes: &[u8],
+        on_event: &mut impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        while let Some(nl) = memchr::memchr(b'\n', bytes) {
+            let (head, rest) = (&bytes[..nl], &bytes[nl + 1..]);
+            bytes = rest;
+            if self.partial.is_empty() {
+                line(
+                    head,
+                    &mut self.data,
+                    &mut self.has_data,
+                    &mut self.events,
+                    on_event,
+                )?;
+            } else {
+                self.partial.extend_from_slice(head);
+                let r = line(
+                    &self.partial,
+                    &mut self.data,
+                    &mut self.has_data,
+                    &mut self.events,
+                    on_event,
+                );
+                self.partial.clear();
+                r?;
+            }
+        }
+        self.partial.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// The stream ended: an event not closed by a blank line is still dispatched (lenient).
+    pub fn finish<E>(
+        &mut self,
+        on_event: &mut impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if !self.partial.is_empty() {
+            let partial = std::mem::take(&mut self.partial);
+            line(
+                &partial,
+                &mut self.data,
+                &mut self.has_data,
+                &mut self.events,
+                on_event,
+            )?;
+        }
+        line(
+            b"",
+            &mut self.data,
+            &mut self.has_data,
+            &mut self.events,
+            on_event,
+        )
+    }
+}
+
+fn line<E>(
+    mut l: &[u8],
+    data: &mut Vec<u8>,
+    has_data: &mut bool,
+    events: &mut u64,
+    on_event: &mut impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    if let [rest @ .., b'\r'] = l {
+        l = rest;
+    }
+    if l.is_empty() {
+        if *has_data {
+            *has_data = false;
+            *events += 1;
+            let r = on_event(data);
+            data.clear();
+            return r;
+        }
+        return Ok(());
+    }
+    if l[0] == b':' {
+        return Ok(()); // comment / keep-alive
+    }
+    let (field, value) = match memchr::memchr(b':', l) {
+        Some(i) => {
+            let v = &l[i + 1..];
+            (&l[..i], v.strip_prefix(b" ").unwrap_or(v))
+        }
+        None => (l, &b""[..]),
+    };
+    if field == b"data" {
+        if *has_data {
+            data.push(b'\n');
+        }
+        data.extend_from_slice(value);
+        *has_data = true;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events_of(pieces: &[&[u8]]) -> Vec<String> {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        let mut cb = |d: &[u8]| -> Result<(), ()> {
+            out.push(String::from_utf8(d.to_vec()).unwrap());
+            Ok(())
+        };
+        for piece in pieces {
+            p.feed(piece, &mut cb).unwrap();
+        }
+        p.finish(&mut cb).unwrap();
+        out
+    }
+
+    #[test]
+    fn splits_events_across_arbitrary_chunk_boundaries() {
+        let stream =
+            b"data: {\"a\":1}\n\n: keep-alive\n\ndata: {\"b\":2}\r\n\r\nevent: x\ndata:[DONE]\n\n";
+        let want = vec!["{\"a\":1}", "{\"b\":2}", "[DONE]"];
+        assert_eq!(events_of(&[stream]), want);
+        for cut in 0..stream.len() {
+            assert_eq!(
+                events_of(&[&stream[..cut], &stream[cut..]]),
+                want,
+                "cut at {cut}"
+            );
+        }
+        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_eq!(events_of(&bytes), want);
+    }
+
+    #[test]
+    fn joins_multiline_data_and_flushes_unterminated_event() {
+        assert_eq!(
+            events_of(&[b"data: a\ndata: b\n\ndata: c"]),
+            vec!["a\nb", "c"]
+        );
+        assert_eq!(events_of(&[b"id: 1\nretry: 5\n\n"]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn callback_error_stops_feeding() {
+        let mut p = SseParser::new();
+        let mut n = 0;
+        let r = p.feed(b"data: 1\n\ndata: 2\n\n", &mut |_d: &[u8]| {
+            n += 1;
+            Err("stop")
+        });
+        assert_eq!((r, n), (Err("stop"), 1));
+    }
+}

@@ -1,0 +1,188 @@
+//! What goes into a run folder besides the log: the folder itself, `config.json` (every option,
+//! validated values echoed) and the content of `benchmark_results.json`.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::{BenchSettings, LoadMode, RunMeta};
+use crate::records::{Clock, RequestRecord};
+use crate::results::write::{create_run_dir, Ordered, ResultsDoc};
+use crate::stats::RunStats;
+use crate::workload::Workload;
+
+/// `meta.run_dir` when given (created if missing), else a new
+/// `<output-dir>/<model>/run_<timestamp>/`.
+pub fn prepare_run_dir(
+    s: &BenchSettings,
+    meta: &RunMeta,
+    now: chrono::DateTime<chrono::Local>,
+) -> std::io::Result<PathBuf> {
+    match &meta.run_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            Ok(d.clone())
+        }
+        None => create_run_dir(&s.output_dir, &s.args.model, now),
+    }
+}
+
+/// The base URL with any password replaced by `***`.
+pub fn masked_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub fn load_description(load: &LoadMode) -> String {
+    let cap = |c: &Option<u32>| {
+        c.map(|c| format!(", at most {c} in flight"))
+            .unwrap_or_default()
+    };
+    match load {
+        LoadMode::Closed { concurrency } => format!("closed loop, {concurrency} in flight"),
+        LoadMode::Open {
+            rate,
+            burstiness,
+            max_concurrency,
+        } => {
+            format!(
+                "open loop, {rate} requests/s, burstiness {burstiness}{}",
+                cap(max_concurrency)
+            )
+        }
+        LoadMode::Trace { max_concurrency } => {
+            format!("trace arrival times{}", cap(max_concurrency))
+        }
+    }
+}
+
+/// `benchmark_config`: the four parallelism fields (the users' keys), then the extra
+/// configuration and labels.
+fn benchmark_config(s: &BenchSettings, meta: &RunMeta) -> Ordered {
+    let mut c = Ordered::default();
+    c.push("model_name", s.args.model.clone());
+    c.push("tensor_parallel_size", meta.config.par.tp);
+    c.push("pipeline_parallel_size", meta.config.par.pp);
+    c.push("data_parallel_size", meta.config.par.dp);
+    c.push("max_num_batched_tokens", meta.config.max_num_batched_tokens);
+    for (k, v) in &meta.extra_config {
+        if !c.contains_key(k) {
+            c.push(k, v.clone());
+        }
+    }
+    if !s.labels.is_empty() {
+        c.push(
+            "labels",
+            serde_json::to_value(&s.labels).unwrap_or(Value::Null),
+        );
+    }
+    c
+}
+
+/// `config.json`: the users' keys first (same names), then every other option.
+pub fn config_json(s: &BenchSettings, meta: &RunMeta, wl: &Workload) -> Ordered {
+    let mut rest = s.to_config_json();
+    let mut c = Ordered::default();
+    let mut take = |c: &mut Ordered, k: &str| {
+        if let Some(v) = rest.remove(k) {
+            c.push(k, v);
+        }
+    };
+    take(&mut c, "prompts_file");
+    take(&mut c, "trace");
+    take(&mut c, "model");
+    c.push("tensor_parallel_size", meta.config.par.tp);
+    c.push("pipeline_parallel_size", meta.config.par.pp);
+    c.push("data_parallel_size", meta.config.par.dp);
+    c.push("max_num_batched_tokens", meta.config.max_num_batched_tokens);
+    for k in [
+        "concurrency",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "output_dir",
+    ] {
+        take(&mut c, k);
+    }
+    c.push("base_url", masked_url(&meta.base_url));
+    for (k, v) in rest {
+        c.push(&k, v);
+    }
+    c.push(
+        "extra_config",
+        serde_json::to_value(&meta.extra_config).unwrap_or(Value::Null),
+    );
+    c.push("measured_requests", wl.measured.len());
+    c.push("warmup_requests", wl.warmup.len());
+    c.push("lengths_approximate", wl.approximate.clone());
+    c.push("command_line", meta.command_line.clone());
+    c.push("tool_version", env!("CARGO_PKG_VERSION"));
+    c
+}
+
+/// Everything `benchmark_results.json` holds.
+/// `(stats, measured records, warm-up records)`, `(clock, start time)`, `(interrupted, not sent)`.
+pub fn results_doc<'a>(
+    s: &BenchSettings,
+    meta: &RunMeta,
+    wl: &Workload,
+    (stats, records, warmup): (&'a RunStats, &'a [RequestRecord], &[RequestRecord]),
+    (clock, started_at): (Clock, chrono::DateTime<chrono::Local>),
+    (interrupted, not_sent): (bool, usize),
+) -> ResultsDoc<'a> {
+    let mut extra = Ordered::default();
+    extra.push("not_sent_requests", not_sent);
+    extra.push("interrupted", interrupted);
+    extra.push("lengths_approximate", wl.approximate.clone());
+
+    let mut info = Ordered::default();
+    info.push("tool", "modelbench");
+    info.push("tool_version", env!("CARGO_PKG_VERSION"));
+    info.push("start_time", started_at.to_rfc3339());
+    info.push("end_time", chrono::Local::now().to_rfc3339());
+    info.push("command_line", meta.command_line.clone());
+    info.push("interrupted", interrupted);
+    info.push("base_url", masked_url(&meta.base_url));
+    info.push(
+        "endpoint",
+        s.to_config_json()
+            .get("endpoint")
+            .cloned()
+            .unwrap_or(Value::Null),
+    );
+    info.push("workload", s.workload.source.name());
+    info.push("load", load_description(&s.load));
+    info.push("measured_requests", wl.measured.len());
+    info.push("warmup_requests_sent", warmup.len());
+    info.push(
+        "warmup_requests_failed",
+        warmup.iter().filter(|r| !r.is_ok()).count(),
+    );
+    info.push("lengths_approximate", wl.approximate.clone());
+    info.push("continuous_usage_stats", s.body.continuous_usage_stats);
+
+    ResultsDoc {
+        benchmark_config: benchmark_config(s, meta),
+        stats,
+        extra_summary: extra,
+        run_info: info,
+        records,
+        clock,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_url_passwords() {
+        assert_eq!(masked_url("http://u:secret@h:1/v1"), "http://u:***@h:1/v1");
+        assert_eq!(masked_url("http://h:1"), "http://h:1");
+    }
+}

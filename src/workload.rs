@@ -1,1 +1,0 @@
-//! Stage 'workload' of the benchmark data flow (see lib.rs).

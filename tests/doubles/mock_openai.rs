@@ -1,0 +1,656 @@
+//! TEST DOUBLE — a loopback mock of an OpenAI-compatible LLM server (vLLM-like, or llama.cpp-like
+//! with `Flavor::LlamaCpp`). It is NOT a real server: it generates the token " tok" on a scripted
+//! schedule. Used in-process by the integration tests
+//! (`#[path = "doubles/mock_openai.rs"] mod mock_openai;`) and by the standalone `mock_vllm`
+//! example (client-overhead benchmark, end-to-end scripts).
+//!
+//! Raw HTTP/1.1 over tokio TCP (keep-alive, chunked streaming). Routes: `GET /health`,
+//! `GET /v1/models`, `GET /metrics`, `GET /mock/stats` (JSON counters), `POST /v1/completions`,
+//! `POST /v1/chat/completions`.
+//!
+//! Script (per [`MockConfig`]): TTFT delay before the first content chunk, a fixed gap between
+//! content chunks, `chunk_tokens` tokens per chunk, usage on/off (`stream_options.include_usage`
+//! and vLLM's `continuous_usage_stats` are honoured), and faults. A request generates
+//! `max_tokens` tokens with `ignore_eos`, else `min(max_tokens, tokens)` (emulated EOS).
+//! A fault applies to every `fault_every`-th request, or to any request whose prompt contains
+//! `mock-fault:<kind>` (kinds: http500, cut, nodone, malformed, stall, error_event).
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+/// Which server's SSE shape to imitate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// Final chunk with empty `choices` and `usage`; chat's first chunk has `content: ""`.
+    Vllm,
+    /// Usage inside the finish chunk (always), chat's first chunk has `content: null`,
+    /// `timings` objects.
+    LlamaCpp,
+}
+
+/// Scripted failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// HTTP 500 with a JSON error body.
+    Http500,
+    /// The connection is closed in the middle of the stream (no chunked terminator).
+    Cut,
+    /// The stream ends cleanly but without `data: [DONE]`.
+    NoDone,
+    /// A `data:` payload that is not JSON.
+    Malformed,
+    /// One chunk, then nothing (until the client gives up).
+    Stall,
+    /// An error object inside the stream.
+    ErrorEvent,
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Fault, String> {
+        Ok(match s {
+            "http500" => Fault::Http500,
+            "cut" => Fault::Cut,
+            "nodone" => Fault::NoDone,
+            "malformed" => Fault::Malformed,
+            "stall" => Fault::Stall,
+            "error_event" => Fault::ErrorEvent,
+            _ => {
+                return Err(format!(
+                    "unknown fault {s:?} (http500, cut, nodone, malformed, stall, error_event)"
+                ))
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MockConfig {
+    pub model: String,
+    /// Tokens generated when the request does not set ignore_eos (capped by max_tokens).
+    pub tokens: u32,
+    /// Delay before the first content chunk.
+    pub ttft: Duration,
+    /// Gap between consecutive content chunks.
+    pub chunk_delay: Duration,
+    /// Tokens carried by each content chunk.
+    pub chunk_tokens: u32,
+    /// Send usage when the request asks for it.
+    pub usage: bool,
+    pub flavor: Flavor,
+    pub fault: Option<Fault>,
+    /// The fault applies to requests number k·fault_every (1-based); 1 = every request.
+    pub fault_every: u64,
+    /// Write a zero-delay response in one write instead of one write per event.
+    pub coalesce: bool,
+    /// Keep every request (time, path, body, Authorization) in `MockStats::received`.
+    pub record_requests: bool,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            model: "mock-model".into(),
+            tokens: 16,
+            ttft: Duration::ZERO,
+            chunk_delay: Duration::ZERO,
+            chunk_tokens: 1,
+            usage: true,
+            flavor: Flavor::Vllm,
+            fault: None,
+            fault_every: 1,
+            coalesce: false,
+            record_requests: true,
+        }
+    }
+}
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: Instant,
+    pub path: String,
+    pub body: Value,
+    pub authorization: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct MockStats {
+    /// Generation requests received.
+    pub requests: AtomicU64,
+    /// Generation requests being answered right now, and the most at any time.
+    pub in_flight: AtomicI64,
+    pub max_in_flight: AtomicI64,
+    /// Streams that ended with `data: [DONE]`.
+    pub completed: AtomicU64,
+    pub connections: AtomicU64,
+    pub received: Mutex<Vec<Received>>,
+}
+
+impl MockStats {
+    pub fn max_in_flight(&self) -> i64 {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+    fn json(&self) -> Value {
+        json!({
+            "requests": self.requests.load(Ordering::SeqCst),
+            "in_flight": self.in_flight.load(Ordering::SeqCst),
+            "max_in_flight": self.max_in_flight.load(Ordering::SeqCst),
+            "completed": self.completed.load(Ordering::SeqCst),
+            "connections": self.connections.load(Ordering::SeqCst),
+        })
+    }
+}
+
+/// Binds a listener with a deep accept backlog (thousands of simultaneous connects).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let sock = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    sock.set_reuseaddr(true)?;
+    sock.bind(addr)?;
+    sock.listen(8192)
+}
+
+/// Accepts connections until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    cfg: Arc<MockConfig>,
+    stats: Arc<MockStats>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            acc = listener.accept() => match acc {
+                Ok((sock, _)) => {
+                    stats.connections.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(connection(sock, cfg.clone(), stats.clone()));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            },
+        }
+    }
+}
+
+/// An in-process mock on its own thread and runtime; stopped when dropped.
+pub struct MockServer {
+    pub addr: SocketAddr,
+    pub stats: Arc<MockStats>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MockServer {
+    pub fn start(cfg: MockConfig) -> MockServer {
+        let stats = Arc::new(MockStats::default());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let st = stats.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("mock runtime");
+            rt.block_on(async move {
+                let listener = bind("127.0.0.1:0".parse().expect("addr")).expect("mock bind");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
+                serve(listener, Arc::new(cfg), st, async {
+                    let _ = rx.await;
+                })
+                .await;
+            });
+            rt.shutdown_timeout(Duration::from_millis(100));
+        });
+        let addr = addr_rx.recv().expect("mock server failed to start");
+        MockServer {
+            addr,
+            stats,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    authorization: Option<String>,
+    body: Vec<u8>,
+}
+
+/// Reads one request; `None` when the peer closed the connection.
+async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<Option<Request>> {
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if buf.len() > 64 * 1024 {
+            return Err(std::io::Error::other("request head too large"));
+        }
+        let mut tmp = [0u8; 8192];
+        let n = sock.read(&mut tmp).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let method = first.next().unwrap_or("").to_owned();
+    let path = first.next().unwrap_or("").to_owned();
+    let mut content_length = 0usize;
+    let mut authorization = None;
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':') {
+            let k = k.trim().to_ascii_lowercase();
+            if k == "content-length" {
+                content_length = v.trim().parse().unwrap_or(0);
+            } else if k == "authorization" {
+                authorization = Some(v.trim().to_owned());
+            }
+        }
+    }
+    let body_start = head_end + 4;
+    while buf.len() < body_start + content_length {
+        let mut tmp = vec![0u8; (body_start + content_length - buf.len()).min(64 * 1024)];
+        let n = sock.read(&mut tmp).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    }
+    let body = buf[body_start..body_start + content_length].to_vec();
+    buf.drain(..body_start + content_length);
+    Ok(Some(Request {
+        method,
+        path,
+        authorization,
+        body,
+    }))
+}
+
+async fn connection(mut sock: TcpStream, cfg: Arc<MockConfig>, stats: Arc<MockStats>) {
+    let _ = sock.set_nodelay(true);
+    let mut buf = Vec::with_capacity(8192);
+    while let Ok(Some(req)) = read_request(&mut sock, &mut buf).await {
+        if handle(&mut sock, req, &cfg, &stats).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn respond(
+    sock: &mut TcpStream,
+    status: &str,
+    ctype: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
+    let head = format!("HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n", body.len());
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body);
+    sock.write_all(&out).await
+}
+
+async fn handle(
+    sock: &mut TcpStream,
+    req: Request,
+    cfg: &MockConfig,
+    stats: &MockStats,
+) -> std::io::Result<()> {
+    match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/health") => respond(sock, "200 OK", "text/plain", b"").await,
+        ("GET", "/v1/models") => {
+            let body = json!({"object": "list", "data": [{"id": cfg.model, "object": "model", "owned_by": "mock"}]});
+            respond(
+                sock,
+                "200 OK",
+                "application/json",
+                body.to_string().as_bytes(),
+            )
+            .await
+        }
+        ("GET", "/metrics") => {
+            let m = format!(
+                "# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{{model_name=\"{0}\"}} {1}\n# TYPE vllm:request_success_total counter\nvllm:request_success_total{{model_name=\"{0}\"}} {2}\n",
+                cfg.model,
+                stats.in_flight.load(Ordering::SeqCst),
+                stats.completed.load(Ordering::SeqCst)
+            );
+            respond(sock, "200 OK", "text/plain; version=0.0.4", m.as_bytes()).await
+        }
+        ("GET", "/mock/stats") => {
+            respond(
+                sock,
+                "200 OK",
+                "application/json",
+                stats.json().to_string().as_bytes(),
+            )
+            .await
+        }
+        ("POST", "/v1/completions") => generate(sock, req, cfg, stats, false).await,
+        ("POST", "/v1/chat/completions") => generate(sock, req, cfg, stats, true).await,
+        _ => {
+            respond(
+                sock,
+                "404 Not Found",
+                "application/json",
+                br#"{"error":"not found"}"#,
+            )
+            .await
+        }
+    }
+}
+
+/// Decrements the in-flight count however the request ends.
+struct InFlight<'a>(&'a MockStats);
+
+impl<'a> InFlight<'a> {
+    fn enter(stats: &'a MockStats) -> InFlight<'a> {
+        let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(stats)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What one generation request asks for.
+struct Ask {
+    chat: bool,
+    id: String,
+    prompt_tokens: u64,
+    tokens: u32,
+    include_usage: bool,
+    continuous: bool,
+    stream: bool,
+    fault: Option<Fault>,
+}
+
+fn ask(body: &Value, cfg: &MockConfig, nth: u64, chat: bool) -> Ask {
+    let prompt: String = if chat {
+        body["messages"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|x| x["content"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    } else {
+        body["prompt"].as_str().unwrap_or_default().to_owned()
+    };
+    let fault = prompt
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("mock-fault:").and_then(|k| k.parse().ok()))
+        .or_else(|| cfg.fault.filter(|_| nth % cfg.fault_every.max(1) == 0));
+    let max_tokens = body["max_tokens"].as_u64().unwrap_or(16).clamp(1, 1 << 20) as u32;
+    let ignore_eos = body["ignore_eos"].as_bool().unwrap_or(false);
+    Ask {
+        chat,
+        id: format!("{}-{nth}", if chat { "chatcmpl" } else { "cmpl" }),
+        prompt_tokens: prompt.split_whitespace().count() as u64,
+        tokens: if ignore_eos {
+            max_tokens
+        } else {
+            max_tokens.min(cfg.tokens.max(1))
+        },
+        include_usage: cfg.usage
+            && body["stream_options"]["include_usage"]
+                .as_bool()
+                .unwrap_or(false),
+        continuous: cfg.usage
+            && body["stream_options"]["continuous_usage_stats"]
+                .as_bool()
+                .unwrap_or(false),
+        stream: body["stream"].as_bool().unwrap_or(false),
+        fault,
+    }
+}
+
+/// Appends one SSE event as one HTTP chunk.
+fn event(out: &mut Vec<u8>, payload: &str) {
+    let len = payload.len() + 8; // "data: " + "\n\n"
+    let _ = write!(ChunkWriter(out), "{len:x}\r\ndata: {payload}\n\n\r\n");
+}
+
+struct ChunkWriter<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for ChunkWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+fn usage_json(a: &Ask, completion: u64) -> String {
+    format!(
+        r#"{{"prompt_tokens":{0},"total_tokens":{1},"completion_tokens":{2}}}"#,
+        a.prompt_tokens,
+        a.prompt_tokens + completion,
+        completion
+    )
+}
+
+fn content_payload(
+    a: &Ask,
+    cfg: &MockConfig,
+    text: &str,
+    finish: Option<&str>,
+    usage: Option<String>,
+) -> String {
+    let fin = finish.map_or("null".to_owned(), |f| format!("\"{f}\""));
+    let usage = usage.map_or(String::new(), |u| format!(r#","usage":{u}"#));
+    let m = &cfg.model;
+    let id = &a.id;
+    if a.chat {
+        format!(
+            r#"{{"id":"{id}","object":"chat.completion.chunk","created":0,"model":"{m}","choices":[{{"index":0,"delta":{{"content":"{text}"}},"logprobs":null,"finish_reason":{fin}}}]{usage}}}"#
+        )
+    } else {
+        format!(
+            r#"{{"id":"{id}","object":"text_completion","created":0,"model":"{m}","choices":[{{"index":0,"text":"{text}","logprobs":null,"finish_reason":{fin},"stop_reason":null}}]{usage}}}"#
+        )
+    }
+}
+
+async fn flush(sock: &mut TcpStream, out: &mut Vec<u8>) -> std::io::Result<()> {
+    if !out.is_empty() {
+        sock.write_all(out).await?;
+        out.clear();
+    }
+    Ok(())
+}
+
+/// Waits until the client closes the connection (used by the stall fault).
+async fn until_closed(sock: &mut TcpStream) {
+    let mut tmp = [0u8; 1024];
+    loop {
+        match sock.read(&mut tmp).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn generate(
+    sock: &mut TcpStream,
+    req: Request,
+    cfg: &MockConfig,
+    stats: &MockStats,
+    chat: bool,
+) -> std::io::Result<()> {
+    let nth = stats.requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let _guard = InFlight::enter(stats);
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    if cfg.record_requests {
+        if let Ok(mut v) = stats.received.lock() {
+            v.push(Received {
+                at: Instant::now(),
+                path: req.path.clone(),
+                body: body.clone(),
+                authorization: req.authorization.clone(),
+            });
+        }
+    }
+    let a = ask(&body, cfg, nth, chat);
+    if a.fault == Some(Fault::Http500) {
+        let err = r#"{"object":"error","message":"mock: internal server error (scripted)","type":"InternalServerError","param":null,"code":500}"#;
+        return respond(
+            sock,
+            "500 Internal Server Error",
+            "application/json",
+            err.as_bytes(),
+        )
+        .await;
+    }
+    if !a.stream {
+        let text = " tok".repeat(a.tokens as usize);
+        let b = json!({"id": a.id, "object": "text_completion", "model": cfg.model,
+            "choices": [{"index": 0, "text": text, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": a.prompt_tokens, "completion_tokens": a.tokens, "total_tokens": a.prompt_tokens + u64::from(a.tokens)}});
+        return respond(sock, "200 OK", "application/json", b.to_string().as_bytes()).await;
+    }
+    let start = Instant::now();
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n");
+    let llama = cfg.flavor == Flavor::LlamaCpp;
+    if a.chat {
+        let content = if llama { "null" } else { "\"\"" };
+        let usage = if a.continuous {
+            format!(r#","usage":{}"#, usage_json(&a, 0))
+        } else {
+            String::new()
+        };
+        let p = format!(
+            r#"{{"id":"{}","object":"chat.completion.chunk","created":0,"model":"{}","choices":[{{"index":0,"delta":{{"role":"assistant","content":{content}}},"logprobs":null,"finish_reason":null}}]{usage}}}"#,
+            a.id, cfg.model
+        );
+        event(&mut out, &p);
+    }
+    let paced = !cfg.ttft.is_zero() || !cfg.chunk_delay.is_zero();
+    let per_event_writes = paced || !cfg.coalesce;
+    flush(sock, &mut out).await?;
+    let k = cfg.chunk_tokens.max(1);
+    let chunks = a.tokens.div_ceil(k);
+    let mut produced: u64 = 0;
+    let piece = " tok".repeat(k as usize);
+    for i in 0..chunks {
+        if paced {
+            // Relative pauses: every gap is at least the scripted one (timers are late, never early).
+            let pause = if i == 0 {
+                cfg.ttft.saturating_sub(start.elapsed())
+            } else {
+                cfg.chunk_delay
+            };
+            tokio::time::sleep(pause).await;
+        }
+        let n = k.min(a.tokens - i * k);
+        produced += u64::from(n);
+        let last = i + 1 == chunks;
+        if a.fault == Some(Fault::Cut) && i >= chunks / 2 {
+            out.extend_from_slice(b"40\r\ndata: {\"choices\":[{\"text\":");
+            flush(sock, &mut out).await?;
+            let _ = sock.shutdown().await;
+            return Err(std::io::Error::other("scripted cut"));
+        }
+        if a.fault == Some(Fault::Malformed) && i == 1.min(chunks - 1) {
+            event(&mut out, r#"{"choices": [{"text": "broken"#);
+        }
+        if a.fault == Some(Fault::ErrorEvent) && i == 1.min(chunks - 1) {
+            event(
+                &mut out,
+                r#"{"error":{"object":"error","message":"mock: engine died (scripted)","type":"InternalServerError","code":500}}"#,
+            );
+            break;
+        }
+        let text = &piece[..n as usize * 4];
+        let finish = (last && !llama).then_some("length");
+        let usage = a.continuous.then(|| usage_json(&a, produced));
+        event(&mut out, &content_payload(&a, cfg, text, finish, usage));
+        if per_event_writes {
+            flush(sock, &mut out).await?;
+        }
+        if a.fault == Some(Fault::Stall) {
+            flush(sock, &mut out).await?;
+            until_closed(sock).await;
+            return Err(std::io::Error::other("scripted stall"));
+        }
+    }
+    if llama {
+        // llama.cpp: a finish chunk with empty content, usage and timings, always.
+        let u = usage_json(&a, produced);
+        let p = if a.chat {
+            format!(
+                r#"{{"choices":[{{"finish_reason":"length","index":0,"delta":{{}}}}],"created":0,"id":"{}","model":"{}","object":"chat.completion.chunk","usage":{u},"timings":{{"predicted_n":{produced}}}}}"#,
+                a.id, cfg.model
+            )
+        } else {
+            format!(
+                r#"{{"choices":[{{"text":"","index":0,"logprobs":null,"finish_reason":"length"}}],"created":0,"id":"{}","model":"{}","object":"text_completion","usage":{u},"timings":{{"predicted_n":{produced}}}}}"#,
+                a.id, cfg.model
+            )
+        };
+        event(&mut out, &p);
+    } else if a.include_usage {
+        let p = format!(
+            r#"{{"id":"{}","object":"{}","created":0,"model":"{}","choices":[],"usage":{}}}"#,
+            a.id,
+            if a.chat {
+                "chat.completion.chunk"
+            } else {
+                "text_completion"
+            },
+            cfg.model,
+            usage_json(&a, produced)
+        );
+        event(&mut out, &p);
+    }
+    if a.fault != Some(Fault::NoDone) {
+        event(&mut out, "[DONE]");
+        stats.completed.fetch_add(1, Ordering::Relaxed);
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    flush(sock, &mut out).await
+}

@@ -1,0 +1,150 @@
+//! `modelbench run` against the in-test mock server (a test double): the measured TTFT,
+//! inter-token latency, TPOT and E2E match the mock's script.
+//!
+//! Tolerances: the mock's timers are never early, so every measured value is at least its
+//! scripted value minus 1 ms (clock and read jitter); the upper bounds are generous (+50 ms for
+//! TTFT, +15 ms for an inter-token gap at p50, +150 ms on E2E) because the machine is shared and
+//! the binaries are debug builds. No wall-clock speed is asserted.
+
+#[path = "doubles/mock_openai.rs"]
+mod mock_openai;
+mod run_support;
+
+use std::time::Duration;
+
+use mock_openai::{Flavor, MockConfig, MockServer};
+use run_support::{plain_prompts, run, within};
+
+const TTFT_MS: f64 = 150.0;
+const GAP_MS: f64 = 20.0;
+const TOKENS: u64 = 12;
+
+fn scripted(flavor: Flavor) -> MockServer {
+    MockServer::start(MockConfig {
+        ttft: Duration::from_millis(TTFT_MS as u64),
+        chunk_delay: Duration::from_millis(GAP_MS as u64),
+        tokens: TOKENS as u32,
+        flavor,
+        ..MockConfig::default()
+    })
+}
+
+fn check_timings(endpoint: &str, flavor: Flavor) {
+    let mock = scripted(flavor);
+    let dir = tempfile::tempdir().unwrap();
+    let p = plain_prompts(dir.path(), 6);
+    let r = run(
+        &mock.base_url(),
+        &dir.path().join("out"),
+        &[
+            "--prompts-file",
+            p.to_str().unwrap(),
+            "--concurrency",
+            "2",
+            "--max-tokens",
+            "64",
+            "--endpoint",
+            endpoint,
+        ],
+    );
+    assert_eq!(r.code(), Some(0), "stderr: {}", r.stderr());
+    let s = r.summary();
+    assert_eq!(s["total_requests"], 6);
+    assert_eq!(s["failed_requests"], 0);
+    assert_eq!(s["total_output_tokens"], 6 * TOKENS);
+    assert_eq!(s["token_count_source"]["output"]["usage"], 6);
+
+    within(
+        "TTFT p50",
+        r.lat("time_to_first_token", "first_token_p50"),
+        TTFT_MS - 1.0,
+        TTFT_MS + 50.0,
+    );
+    within(
+        "ITL p50",
+        r.lat("inter_token_latency", "inter_token_p50"),
+        GAP_MS - 1.0,
+        GAP_MS + 15.0,
+    );
+    within(
+        "TPOT p50",
+        r.lat("time_per_output_token", "tpot_p50"),
+        GAP_MS - 1.0,
+        GAP_MS + 15.0,
+    );
+    let e2e = TTFT_MS + (TOKENS - 1) as f64 * GAP_MS;
+    within(
+        "total p50",
+        r.lat("total_generation_latency", "total_p50"),
+        e2e - 1.0,
+        e2e + 150.0,
+    );
+    within(
+        "E2E p50",
+        r.lat("e2e_latency", "e2e_p50"),
+        e2e - 1.0,
+        e2e + 150.0,
+    );
+
+    for req in r.requests() {
+        let ttft = req["time_to_first_token"].as_f64().unwrap();
+        let gaps: Vec<f64> = req["token_latencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(
+            gaps.len() as u64,
+            TOKENS - 1,
+            "one gap between each of the {TOKENS} content chunks"
+        );
+        let total = req["total_latency"].as_f64().unwrap();
+        // total = TTFT + the sum of the gaps (the users' definition)
+        within(
+            "ttft + Σgaps − total (s)",
+            ttft + gaps.iter().sum::<f64>() - total,
+            -1e-5,
+            1e-5,
+        );
+        assert!(req["e2e_latency"].as_f64().unwrap() >= total);
+        within(
+            "per-request TTFT (ms)",
+            ttft * 1000.0,
+            TTFT_MS - 1.0,
+            TTFT_MS + 200.0,
+        );
+        within(
+            "schedule delay (s)",
+            req["schedule_delay"].as_f64().unwrap(),
+            0.0,
+            0.5,
+        );
+        let start = req["processing_start_time"].as_f64().unwrap();
+        assert!(start >= req["arrival_time"].as_f64().unwrap());
+        within(
+            "tokens_per_second",
+            req["tokens_per_second"].as_f64().unwrap(),
+            TOKENS as f64 / total - 1e-6,
+            TOKENS as f64 / total + 1e-6,
+        );
+    }
+}
+
+#[test]
+fn completions_timings_match_the_script() {
+    check_timings("completions", Flavor::Vllm);
+}
+
+#[test]
+fn chat_timings_ignore_the_empty_role_chunk() {
+    // The mock sends chat's role chunk (content "") at once; TTFT must wait for real content.
+    check_timings("chat", Flavor::Vllm);
+}
+
+#[test]
+fn llama_cpp_shaped_streams_are_measured_the_same() {
+    // usage inside the finish chunk, chat's first chunk with content null, timings objects
+    check_timings("chat", Flavor::LlamaCpp);
+    check_timings("completions", Flavor::LlamaCpp);
+}
