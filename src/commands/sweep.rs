@@ -8,8 +8,8 @@ use anyhow::{bail, Context};
 
 use crate::cli::SweepArgs;
 use crate::results::discover::model_folder_name;
-use crate::runner::BenchSettings;
-use crate::sweep::command::{display, ServeTemplate};
+use crate::runner::{masked_command_line, BenchSettings};
+use crate::sweep::command::ServeTemplate;
 use crate::sweep::driver::{run_plan, SweepSettings};
 use crate::sweep::grid::GridSpec;
 use crate::sweep::plan::{make_plan, render};
@@ -18,26 +18,6 @@ use crate::sweep::server::become_subreaper;
 use crate::sweep::signals::Signals;
 use crate::sweep::state::{complete_results, count_complete, Status};
 use crate::sweep::summary::{SweepState, SweepSummary};
-
-/// modelbench's own command line with the API key masked.
-pub fn masked_command_line() -> String {
-    let mut out = Vec::new();
-    let mut mask_next = false;
-    for a in std::env::args() {
-        if mask_next {
-            out.push("***".to_owned());
-            mask_next = false;
-        } else if a == "--api-key" {
-            out.push(a);
-            mask_next = true;
-        } else if a.starts_with("--api-key=") {
-            out.push("--api-key=***".to_owned());
-        } else {
-            out.push(a);
-        }
-    }
-    display(&out)
-}
 
 fn seconds(flag: &str, v: f64, allow_zero: bool) -> anyhow::Result<Duration> {
     if !v.is_finite() || v < 0.0 || (!allow_zero && v == 0.0) || v > 1e7 {
@@ -108,7 +88,8 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
         print!("{}", render(&plan, &template, model));
         return Ok(ExitCode::SUCCESS);
     }
-    let command_line = masked_command_line();
+    let argv: Vec<String> = std::env::args().collect();
+    let command_line = masked_command_line(&argv);
     let mut summary =
         SweepSummary::new(&model_dir, model, &command_line, &plan.runs, &plan.skipped);
     if plan.runs.is_empty() {

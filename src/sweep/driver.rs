@@ -20,6 +20,8 @@ use super::state::{
 };
 use super::summary::{RunEntry, SweepState, SweepSummary};
 use super::warmup::warm_up;
+use crate::export::table::fmt_value;
+use crate::metrics::Metric;
 use crate::runner::{run_to_folder, BenchSettings, RunError, RunMeta, RunReport};
 
 /// Lines of server.log kept with a failure.
@@ -129,7 +131,19 @@ pub async fn run_plan(
 
 fn print_outcome(entry: &RunEntry) {
     match entry.status {
-        Status::Complete => eprintln!("  complete: {}", entry.run_dir.display()),
+        Status::Complete => {
+            eprintln!("  complete: {}", entry.run_dir.display());
+            if let Ok(run) = crate::results::read::read_run(&entry.run_dir) {
+                let v = |m| fmt_value(run.values.get(m));
+                eprintln!(
+                    "  {} tok/s, e2e p50 {} ms, ttft p50 {} ms, itl p50 {} ms",
+                    v(Metric::Throughput),
+                    v(Metric::TotalLatencyP50),
+                    v(Metric::TtftP50),
+                    v(Metric::InterTokenP50)
+                );
+            }
+        }
         Status::Interrupted => eprintln!("  interrupted: {}", entry.run_dir.display()),
         _ => {
             eprintln!(
@@ -378,7 +392,13 @@ async fn serve_and_bench(
 
 /// Benchmark errors that would repeat for every configuration.
 fn is_fatal(e: &RunError) -> bool {
-    matches!(e, RunError::Settings(_) | RunError::Write { .. })
+    matches!(
+        e,
+        RunError::Settings(_)
+            | RunError::Write { .. }
+            | RunError::Workload(_)
+            | RunError::Client(_)
+    )
 }
 
 /// The outcome of a finished benchmark.
@@ -442,6 +462,11 @@ mod tests {
             successful,
             failed,
             interrupted,
+            cancelled: 0,
+            not_sent: 0,
+            results_file: PathBuf::from("r/benchmark_results.json"),
+            summary: String::new(),
+            stats: Default::default(),
         })
     }
 
