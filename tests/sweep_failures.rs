@@ -18,7 +18,7 @@ fn startup_failures_are_recorded_and_the_sweep_goes_on() {
             "--serve-arg",
             "fake-mode=crash_at_start,never_healthy",
             "--startup-timeout",
-            "3",
+            "5",
             "--stop-grace",
             "1",
         ])
@@ -57,7 +57,8 @@ fn startup_failures_are_recorded_and_the_sweep_goes_on() {
     );
     let never = statuses[1]["reason"].as_str().unwrap();
     assert!(
-        never.starts_with("server not ready after 3 s (/health answered 503"),
+        // "(/health answered 503 …)" once the fake listens; a very slow machine may not get there.
+        never.starts_with("server not ready after ") && never.contains("/health"),
         "{never}"
     );
     for d in sb.run_dirs() {
