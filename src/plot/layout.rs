@@ -393,17 +393,7 @@ fn layout_in(
         data_max = 1.0;
     }
     let ticks = if has_values {
-        nice_ticks(
-            data_max,
-            ymax,
-            if h < 300.0 {
-                4
-            } else if h < 450.0 {
-                5
-            } else {
-                6
-            },
-        )
+        nice_ticks(data_max, ymax, if h < 250.0 { 4 } else { 6 })
     } else {
         vec![0.0]
     };

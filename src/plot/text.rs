@@ -28,17 +28,32 @@ const BOLD: [u16; 95] = [
 /// The minus sign used in labels (U+2212, as wide as "+" in DejaVu Sans, so signed labels line up).
 pub const MINUS: char = '\u{2212}';
 
-fn advance(c: char, bold: bool) -> u16 {
+/// Advance width of `c` in font units (2048 per em), for the characters whose width is known:
+/// printable ASCII and the few symbols charts use.
+pub fn known_advance(c: char, bold: bool) -> Option<u16> {
     let table = if bold { &BOLD } else { &REGULAR };
-    match c {
-        ' '..='~' => table[c as usize - 32],
-        '\u{2212}' | '\u{00d7}' | '\u{2264}' | '\u{2265}' | '\u{00b1}' => 1716,
+    let ascii = |b: u8| table[usize::from(b) - 32];
+    Some(match c {
+        ' '..='~' => ascii(c as u8),
+        '\u{2212}' | '\u{00d7}' | '\u{2264}' | '\u{2265}' | '\u{00b1}' | '\u{2191}'
+        | '\u{2193}' => 1716,
         '\u{2014}' | '\u{2026}' => 2048,
-        '\u{2013}' => 1024,
-        '\u{00b7}' => table[b'.' as usize - 32],
-        // Anything else: about an average lowercase letter.
-        _ => table[b'n' as usize - 32],
-    }
+        '\u{2013}' | '\u{00b0}' => 1024,
+        '\u{00b7}' | '\u{2018}' | '\u{2019}' => ascii(b'.'),
+        '\u{201c}' | '\u{201d}' => {
+            if bold {
+                1346
+            } else {
+                1061
+            }
+        }
+        _ => return None,
+    })
+}
+
+fn advance(c: char, bold: bool) -> u16 {
+    // Anything unknown: about an average lowercase letter.
+    known_advance(c, bold).unwrap_or_else(|| known_advance('n', bold).unwrap_or(1298))
 }
 
 /// Width in pixels of `s` set in DejaVu Sans (Bold when `bold`) at font size `px`.
