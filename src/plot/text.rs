@@ -1,8 +1,8 @@
 //! Text measurement and number formatting for chart labels.
 //!
-//! plotters has no font to measure with when built without a font feature (its estimate is
-//! 0.565 em per byte, so digits come out ~12 % too narrow and a "−" three times too wide), so
-//! the layout measures strings itself with DejaVu Sans's real advance widths — the font that
+//! plotters has no font to measure with when built without a font feature: it estimates
+//! 0.565 em per byte, so digits come out ~11 % too narrow and a 3-byte "−" 2.5 times too wide.
+//! The layout measures strings itself with DejaVu Sans's real advance widths — the font that
 //! the rasteriser embeds and the SVG names.
 
 /// Advance widths of DejaVu Sans, ASCII 32..=126, in font units (2048 per em).
