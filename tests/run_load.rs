@@ -38,6 +38,11 @@ fn closed_loop_keeps_exactly_n_in_flight() {
         5,
         "5 requests in flight at the peak, never more"
     );
+    let conns = mock
+        .stats
+        .connections
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(conns, 5, "connections are kept alive and reused");
     // each request after the first five starts when one ends: its schedule delay is client-side only
     within(
         "schedule delay p50 (ms)",
