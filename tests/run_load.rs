@@ -48,7 +48,7 @@ fn closed_loop_keeps_exactly_n_in_flight() {
         "schedule delay p50 (ms)",
         r.lat("schedule_delay", "schedule_delay_p50"),
         0.0,
-        25.0,
+        50.0,
     );
 }
 
@@ -85,13 +85,13 @@ fn open_loop_follows_its_schedule() {
         "schedule delay p50 (ms)",
         r.lat("schedule_delay", "schedule_delay_p50"),
         0.0,
-        20.0,
+        50.0,
     );
     within(
         "schedule delay max (ms)",
         r.lat("schedule_delay", "schedule_delay_max"),
         0.0,
-        250.0,
+        1000.0,
     );
     // the mock saw them spread out the same way
     let seen = mock.stats.received();
@@ -104,7 +104,7 @@ fn open_loop_follows_its_schedule() {
     within(
         "span at the server (s)",
         span,
-        (arrivals[39] - arrivals[0]) - 0.05,
+        (arrivals[39] - arrivals[0]) - 0.3,
         (arrivals[39] - arrivals[0]) + 0.5,
     );
 }
@@ -163,7 +163,7 @@ fn trace_requests_are_sent_at_their_times_with_their_lengths() {
             "send offset (s)",
             req["processing_start_time"].as_f64().unwrap() - t0,
             at,
-            at + 0.1,
+            at + 0.5,
         );
         assert_eq!(
             req["output_tokens"], decode,

@@ -170,9 +170,9 @@ fn results_have_the_users_layout_and_load_with_the_compare_reader() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_sending_and_writes_interrupted_results() {
-    // Streams of 40 chunks 100 ms apart (≈ 4 s): those in flight finish within the grace period.
+    // Streams of 30 chunks 100 ms apart (≈ 3 s): those in flight finish within the 5 s grace period.
     let mock = MockServer::start(MockConfig {
-        tokens: 40,
+        tokens: 30,
         chunk_delay: Duration::from_millis(100),
         ..MockConfig::default()
     });

@@ -76,7 +76,11 @@ impl TokenizerHandle {
                     .is_some_and(|e| e.get_ids() == [id])
             })
             .collect();
-        let sampleable = if stable.len() >= 16 { stable } else { candidates };
+        let sampleable = if stable.len() >= 16 {
+            stable
+        } else {
+            candidates
+        };
         let added_per_input = tok
             .encode("", true)
             .map(|e| e.len())
