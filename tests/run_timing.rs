@@ -14,7 +14,7 @@ mod run_support;
 use std::time::Duration;
 
 use mock_openai::{Flavor, MockConfig, MockServer};
-use run_support::{plain_prompts, run, within};
+use run_support::{run_prompts, within};
 
 const TTFT_MS: f64 = 150.0;
 const GAP_MS: f64 = 20.0;
@@ -33,13 +33,11 @@ fn scripted(flavor: Flavor) -> MockServer {
 fn check_timings(endpoint: &str, flavor: Flavor) {
     let mock = scripted(flavor);
     let dir = tempfile::tempdir().unwrap();
-    let p = plain_prompts(dir.path(), 6);
-    let r = run(
+    let r = run_prompts(
         &mock.base_url(),
-        &dir.path().join("out"),
+        dir.path(),
+        6,
         &[
-            "--prompts-file",
-            p.to_str().unwrap(),
             "--concurrency",
             "2",
             "--max-tokens",
