@@ -127,8 +127,8 @@ pub fn compare(m1: &ModelRuns, m2: &ModelRuns, only: Option<Parallelism>) -> Com
         })
         .collect();
     Comparison {
-        model1: m1.folder_name.clone(),
-        model2: m2.folder_name.clone(),
+        model1: m1.display_name().to_owned(),
+        model2: m2.display_name().to_owned(),
         configs,
         only_model1: k1.difference(&k2).copied().collect(),
         only_model2: k2.difference(&k1).copied().collect(),

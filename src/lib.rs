@@ -7,6 +7,7 @@
 //! `sweep` drives `vllm serve` over a grid. `cli` holds the raw flags and `commands` the
 //! validated settings and the glue of each sub-command.
 
+pub mod atomic;
 pub mod cli;
 pub mod client;
 pub mod commands;
@@ -18,5 +19,6 @@ pub mod records;
 pub mod results;
 pub mod runner;
 pub mod stats;
+pub mod summary;
 pub mod sweep;
 pub mod workload;

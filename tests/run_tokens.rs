@@ -208,6 +208,9 @@ fn request_shape_and_the_api_key_never_written() {
             "2",
             "--max-num-batched-tokens",
             "4096",
+            // one at a time, so the first request received is prompt 0
+            "--concurrency",
+            "1",
         ],
     );
     assert_eq!(r.code(), Some(0), "{}", r.stderr());

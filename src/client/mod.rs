@@ -84,7 +84,7 @@ pub fn api_root(base_url: &str) -> Result<Url, ClientError> {
         }
         _ => return Err(err("expected an http:// URL")),
     }
-    if url.host_str().map_or(true, str::is_empty) {
+    if url.host_str().is_none_or(str::is_empty) {
         return Err(err("no host"));
     }
     url.set_query(None);

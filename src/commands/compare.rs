@@ -1,7 +1,231 @@
-//! `modelbench compare`.
+//! `modelbench compare`: two models' sweeps as charts, CSV files and terminal tables.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-pub fn execute(_args: crate::cli::CompareArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("modelbench compare is not implemented yet")
+use anyhow::{bail, Context};
+use rayon::prelude::*;
+
+use crate::atomic::write_atomic;
+use crate::cli::{CompareArgs, ImageFormat};
+use crate::compare::{compare, Comparison, ConfigComparison};
+use crate::export::{csv::comparison_csv, table::comparison_table};
+use crate::metrics::Metric;
+use crate::plot::{combined_chart_svg, metric_chart_svg, ChartLabels, Rasterizer};
+use crate::results::discover::load_model;
+use crate::results::{ConfigKey, ModelRuns, Parallelism};
+
+/// Validated settings of one `compare` invocation.
+struct Settings {
+    only: Option<Parallelism>,
+    png: bool,
+    svg: bool,
+}
+
+fn validate(a: &CompareArgs) -> anyhow::Result<Settings> {
+    for (flag, v) in [("--tp", a.tp), ("--dp", a.dp), ("--pp", a.pp)] {
+        if v == 0 {
+            bail!("{flag} must be at least 1");
+        }
+    }
+    Ok(Settings {
+        only: (!a.all_configs).then_some(Parallelism {
+            tp: a.tp,
+            dp: a.dp,
+            pp: a.pp,
+        }),
+        png: matches!(a.format, ImageFormat::Png | ImageFormat::Both),
+        svg: matches!(a.format, ImageFormat::Svg | ImageFormat::Both),
+    })
+}
+
+fn load(base: &Path, name: &str, flag: &str) -> anyhow::Result<ModelRuns> {
+    let runs = load_model(base, name).with_context(|| format!("{flag} {name}"))?;
+    for s in &runs.skipped {
+        eprintln!("warning: {s}");
+    }
+    Ok(runs)
+}
+
+fn list_keys(keys: &[ConfigKey]) -> String {
+    let pars: std::collections::BTreeSet<Parallelism> = keys.iter().map(|k| k.par).collect();
+    pars.iter()
+        .map(|p| format!("({p})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why nothing is comparable, in one sentence.
+fn nothing_comparable(
+    cmp: &Comparison,
+    m1: &ModelRuns,
+    m2: &ModelRuns,
+    only: Option<Parallelism>,
+) -> String {
+    for m in [m1, m2] {
+        if m.runs.is_empty() {
+            return format!(
+                "{} has no readable run in {} ({} run folder(s) skipped)",
+                m.folder_name,
+                m.dir.display(),
+                m.skipped.len()
+            );
+        }
+    }
+    let both = |keys: &[ConfigKey]| {
+        if keys.is_empty() {
+            "none".to_owned()
+        } else {
+            list_keys(keys)
+        }
+    };
+    match only {
+        Some(p) => {
+            let all = compare(m1, m2, None);
+            let shared: Vec<ConfigKey> = all
+                .configs
+                .iter()
+                .flat_map(|c| {
+                    c.batch_tokens.iter().map(|&b| ConfigKey {
+                        par: c.par,
+                        max_num_batched_tokens: b,
+                    })
+                })
+                .collect();
+            format!(
+                "no results for both models at {p}; configurations both have: {} (use --tp/--dp/--pp or --all-configs)",
+                both(&shared)
+            )
+        }
+        None => format!(
+            "no configuration has results for both models; only {} has: {}; only {} has: {}",
+            cmp.model1,
+            both(&cmp.only_model1),
+            cmp.model2,
+            both(&cmp.only_model2)
+        ),
+    }
+}
+
+/// One file to produce.
+enum Chart {
+    Metric(Metric),
+    Combined,
+}
+
+fn render(
+    c: &ConfigComparison,
+    chart: &Chart,
+    labels: &ChartLabels,
+    out: &Path,
+    s: &Settings,
+    raster: &Rasterizer,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let (stem, svg) = match chart {
+        Chart::Metric(m) => (
+            format!("{}_{}", m.key(), c.par.file_tag()),
+            metric_chart_svg(c, *m, labels),
+        ),
+        Chart::Combined => (
+            format!("combined_{}", c.par.file_tag()),
+            combined_chart_svg(c, labels),
+        ),
+    };
+    let mut written = Vec::new();
+    if s.svg {
+        let p = out.join(format!("{stem}.svg"));
+        write_atomic(&p, svg.as_bytes(), false)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+        written.push(p);
+    }
+    if s.png {
+        let p = out.join(format!("{stem}.png"));
+        let png = raster
+            .svg_to_png(&svg)
+            .with_context(|| format!("{}", p.display()))?;
+        write_atomic(&p, &png, false).with_context(|| format!("cannot write {}", p.display()))?;
+        written.push(p);
+    }
+    Ok(written)
+}
+
+pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
+    let s = validate(&a)?;
+    let (m1, m2) = rayon::join(
+        || load(&a.base_dir, &a.model1, "--model1"),
+        || load(&a.base_dir, &a.model2, "--model2"),
+    );
+    let (m1, m2) = (m1?, m2?);
+    let cmp = compare(&m1, &m2, s.only);
+    if cmp.configs.is_empty() {
+        bail!(
+            "nothing to compare: {}",
+            nothing_comparable(&cmp, &m1, &m2, s.only)
+        );
+    }
+
+    std::fs::create_dir_all(&a.output_dir)
+        .with_context(|| format!("cannot create --output-dir {}", a.output_dir.display()))?;
+    let labels = ChartLabels {
+        model1: &cmp.model1,
+        model2: &cmp.model2,
+    };
+    let raster = Rasterizer::new();
+    let mut charts: Vec<Chart> = Metric::ALL.into_iter().map(Chart::Metric).collect();
+    if a.combined {
+        charts.push(Chart::Combined);
+    }
+    let jobs: Vec<(usize, &Chart)> = (0..cmp.configs.len())
+        .flat_map(|i| charts.iter().map(move |c| (i, c)))
+        .collect();
+    let rendered: Vec<anyhow::Result<Vec<PathBuf>>> = jobs
+        .par_iter()
+        .map(|(i, chart)| render(&cmp.configs[*i], chart, &labels, &a.output_dir, &s, &raster))
+        .collect();
+    let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); cmp.configs.len()];
+    for ((i, _), r) in jobs.iter().zip(rendered) {
+        files[*i].extend(r?);
+    }
+
+    for (c, files) in cmp.configs.iter().zip(&mut files) {
+        let p = a
+            .output_dir
+            .join(format!("comparison_{}.csv", c.par.file_tag()));
+        write_atomic(&p, &comparison_csv(c), false)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+        files.push(p);
+        println!("\n{} vs {} — {}", cmp.model1, cmp.model2, c.par);
+        println!("{}", comparison_table(c, &cmp.model1, &cmp.model2));
+        println!("files:");
+        for f in files.iter() {
+            println!("  {}", f.display());
+        }
+    }
+    for (name, keys) in [
+        (&cmp.model1, &cmp.only_model1),
+        (&cmp.model2, &cmp.only_model2),
+    ] {
+        if !keys.is_empty() {
+            println!("\nonly {name} has (not plotted):");
+            for k in keys {
+                println!("  {k}");
+            }
+        }
+    }
+    let skipped = m1.skipped.len() + m2.skipped.len();
+    println!(
+        "\ncompared {} configuration(s) of {} ({} runs) and {} ({} runs){}; output in {}",
+        cmp.configs.len(),
+        cmp.model1,
+        m1.runs.len(),
+        cmp.model2,
+        m2.runs.len(),
+        if skipped > 0 {
+            format!(", {skipped} run folder(s) skipped (see warnings)")
+        } else {
+            String::new()
+        },
+        a.output_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,1 +1,142 @@
-//! CSV files.
+//! CSV files: `comparison_tp{T}_dp{D}_pp{P}.csv` (compare) and `benchmark_results_summary.csv`
+//! (summarize). Numbers at full precision (shortest text that reads back to the same f64);
+//! a missing value is an empty cell.
+
+use crate::compare::ConfigComparison;
+use crate::metrics::Metric;
+use crate::results::RunSummary;
+
+pub const COMPARISON_HEADER: [&str; 7] = [
+    "metric",
+    "max_num_batched_tokens",
+    "model1",
+    "model2",
+    "diff_pct",
+    "n1",
+    "n2",
+];
+
+pub const SUMMARY_HEADER: [&str; 11] = [
+    "TP",
+    "DP",
+    "PP",
+    "max_num_batched_tokens",
+    "overall_throughput_tokens_per_sec",
+    "total_latency_p50_ms",
+    "total_latency_p99_ms",
+    "ttft_p50_ms",
+    "ttft_p99_ms",
+    "inter_token_p50_ms",
+    "inter_token_p99_ms",
+];
+
+fn num(v: Option<f64>) -> String {
+    v.filter(|x| x.is_finite())
+        .map(|x| x.to_string())
+        .unwrap_or_default()
+}
+
+fn opt_int(v: Option<u64>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_default()
+}
+
+fn finish(w: csv::Writer<Vec<u8>>) -> Vec<u8> {
+    // Writing into a Vec cannot fail.
+    w.into_inner().unwrap_or_default()
+}
+
+/// The comparison CSV of one parallelism configuration: one row per metric and batch size.
+pub fn comparison_csv(cmp: &ConfigComparison) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(COMPARISON_HEADER);
+    for m in Metric::ALL {
+        for (bt, p) in cmp.batch_tokens.iter().zip(cmp.pairs(m)) {
+            let _ = w.write_record([
+                m.key().to_owned(),
+                opt_int(*bt),
+                num(p.model1.map(|a| a.mean)),
+                num(p.model2.map(|a| a.mean)),
+                num(p.diff_pct()),
+                p.model1.map_or(0, |a| a.n).to_string(),
+                p.model2.map_or(0, |a| a.n).to_string(),
+            ]);
+        }
+    }
+    finish(w)
+}
+
+/// Runs sorted as the summary lists them: by TP, DP, PP, max_num_batched_tokens, then folder.
+pub fn sort_runs(runs: &mut [RunSummary]) {
+    runs.sort_by(|a, b| a.config.cmp(&b.config).then_with(|| a.dir.cmp(&b.dir)));
+}
+
+/// The users' summary CSV: one row per run, in the order given.
+pub fn summary_csv(runs: &[RunSummary]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(SUMMARY_HEADER);
+    for r in runs {
+        let mut row = vec![
+            r.config.par.tp.to_string(),
+            r.config.par.dp.to_string(),
+            r.config.par.pp.to_string(),
+            opt_int(r.config.max_num_batched_tokens),
+        ];
+        row.extend(Metric::ALL.iter().map(|&m| num(r.values.get(m))));
+        let _ = w.write_record(&row);
+    }
+    finish(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::{Aggregate, Pair};
+    use crate::results::Parallelism;
+
+    #[test]
+    fn comparison_rows_full_precision_and_empty_missing() {
+        let a = |mean: f64, n| {
+            Some(Aggregate {
+                mean,
+                min: mean,
+                max: mean,
+                n,
+            })
+        };
+        let mut pairs = vec![
+            vec![Pair {
+                model1: None,
+                model2: None
+            }];
+            7
+        ];
+        pairs[0][0] = Pair {
+            model1: a(0.1 + 0.2, 2),
+            model2: a(3.0, 1),
+        };
+        let cmp = ConfigComparison {
+            par: Parallelism {
+                tp: 1,
+                dp: 1,
+                pp: 1,
+            },
+            batch_tokens: vec![Some(4096)],
+            pairs,
+        };
+        let text = String::from_utf8(comparison_csv(&cmp)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "metric,max_num_batched_tokens,model1,model2,diff_pct,n1,n2"
+        );
+        assert_eq!(
+            lines[1],
+            format!(
+                "overall_throughput_tokens_per_sec,4096,0.30000000000000004,3,{},2,1",
+                (3.0 - 0.30000000000000004) / 0.30000000000000004 * 100.0
+            )
+        );
+        assert_eq!(lines[2], "total_latency_p50_ms,4096,,,,0,0");
+        assert_eq!(lines.len(), 8);
+    }
+}

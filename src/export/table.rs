@@ -1,1 +1,130 @@
-//! Terminal tables.
+//! Terminal tables (comfy-table). Colour is used only when stdout is a terminal and
+//! NO_COLOR is not set.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Color, Table};
+
+use crate::compare::{Aggregate, ConfigComparison};
+use crate::metrics::{Metric, Verdict};
+use crate::results::RunSummary;
+
+fn new_table(header: Vec<&str>) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(header);
+    if std::env::var_os("NO_COLOR").is_some() {
+        t.force_no_tty();
+    }
+    t
+}
+
+/// A value for display: two decimals (or none for large values), `–` when missing.
+pub fn fmt_value(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() && x.abs() >= 10_000.0 => format!("{x:.0}"),
+        Some(x) if x.is_finite() => format!("{x:.2}"),
+        _ => "–".to_owned(),
+    }
+}
+
+/// A signed percentage: `+12.3%`, `-4.5%`, `n/a`.
+pub fn fmt_pct(v: Option<f64>) -> String {
+    match v {
+        Some(x) => format!("{x:+.1}%"),
+        None => "n/a".to_owned(),
+    }
+}
+
+fn fmt_agg(a: Option<Aggregate>) -> String {
+    match a {
+        Some(a) if a.n > 1 => format!(
+            "{} (n={}, {}–{})",
+            fmt_value(Some(a.mean)),
+            a.n,
+            fmt_value(Some(a.min)),
+            fmt_value(Some(a.max))
+        ),
+        Some(a) => fmt_value(Some(a.mean)),
+        None => "–".to_owned(),
+    }
+}
+
+fn right(s: String) -> Cell {
+    Cell::new(s).set_alignment(CellAlignment::Right)
+}
+
+/// metric | max_num_batched_tokens | model 1 | model 2 | Δ% — one row per metric and batch size.
+pub fn comparison_table(cmp: &ConfigComparison, model1: &str, model2: &str) -> Table {
+    let mut t = new_table(vec![
+        "metric",
+        "max_num_batched_tokens",
+        model1,
+        model2,
+        "Δ%",
+    ]);
+    for m in Metric::ALL {
+        for (bt, p) in cmp.batch_tokens.iter().zip(cmp.pairs(m)) {
+            let color = match p.verdict(m) {
+                Verdict::Better => Color::Green,
+                Verdict::Worse => Color::Red,
+                Verdict::Same | Verdict::NotAvailable => Color::Grey,
+            };
+            t.add_row(vec![
+                Cell::new(format!("{} ({})", m.key(), m.unit())),
+                right(bt.map_or("default".to_owned(), |b| b.to_string())),
+                right(fmt_agg(p.model1)),
+                right(fmt_agg(p.model2)),
+                right(fmt_pct(p.diff_pct())).fg(color),
+            ]);
+        }
+    }
+    t
+}
+
+/// The summarize table: one row per run.
+pub fn summary_table(runs: &[RunSummary]) -> Table {
+    let mut header = vec!["TP", "DP", "PP", "max_num_batched_tokens"];
+    header.extend([
+        "tok/s",
+        "e2e p50 ms",
+        "e2e p99 ms",
+        "ttft p50 ms",
+        "ttft p99 ms",
+        "itl p50 ms",
+        "itl p99 ms",
+    ]);
+    let mut t = new_table(header);
+    for r in runs {
+        let mut row = vec![
+            right(r.config.par.tp.to_string()),
+            right(r.config.par.dp.to_string()),
+            right(r.config.par.pp.to_string()),
+            right(
+                r.config
+                    .max_num_batched_tokens
+                    .map_or("default".to_owned(), |b| b.to_string()),
+            ),
+        ];
+        row.extend(
+            Metric::ALL
+                .iter()
+                .map(|&m| right(fmt_value(r.values.get(m)))),
+        );
+        t.add_row(row);
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(fmt_value(Some(2450.0)), "2450.00");
+        assert_eq!(fmt_value(Some(123456.7)), "123457");
+        assert_eq!(fmt_value(None), "–");
+        assert_eq!(fmt_value(Some(f64::NAN)), "–");
+        assert_eq!(fmt_pct(Some(12.345)), "+12.3%");
+        assert_eq!(fmt_pct(Some(-4.54)), "-4.5%");
+        assert_eq!(fmt_pct(None), "n/a");
+    }
+}

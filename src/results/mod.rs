@@ -108,3 +108,13 @@ pub struct ModelRuns {
     pub runs: Vec<RunSummary>,
     pub skipped: Vec<SkippedRun>,
 }
+
+impl ModelRuns {
+    /// The model's name for display: the `model_name` its runs record, else the folder name.
+    pub fn display_name(&self) -> &str {
+        self.runs
+            .iter()
+            .find_map(|r| r.model_name.as_deref())
+            .unwrap_or(&self.folder_name)
+    }
+}

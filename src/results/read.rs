@@ -69,6 +69,10 @@ fn classify(e: serde_json::Error) -> RunReadError {
 }
 
 fn parse_results(path: &Path) -> Result<RawResults, RunReadError> {
+    parse_results_with_limit(path, IN_MEMORY_LIMIT)
+}
+
+fn parse_results_with_limit(path: &Path, in_memory_limit: u64) -> Result<RawResults, RunReadError> {
     let io = |source| RunReadError::Io {
         file: RESULTS_FILE,
         source,
@@ -82,7 +86,7 @@ fn parse_results(path: &Path) -> Result<RawResults, RunReadError> {
     };
     let len = file.metadata().map_err(io)?.len();
     let mut reader = PyJsonReader::new(file);
-    if len <= IN_MEMORY_LIMIT {
+    if len <= in_memory_limit {
         let mut buf = Vec::with_capacity(len as usize + 1024);
         reader.read_to_end(&mut buf).map_err(io)?;
         serde_json::from_slice(&buf).map_err(classify)
@@ -309,6 +313,21 @@ mod tests {
         assert_eq!(r.values.get(Metric::TotalLatencyP50), Some(10.0));
         assert_eq!(r.values.get(Metric::TotalLatencyP99), None);
         assert_eq!(r.values.get(Metric::InterTokenP50), None);
+    }
+
+    #[test]
+    fn streaming_path_gives_the_same_answers() {
+        let d = run_dir(Some(FULL), None);
+        let p = d.path().join(RESULTS_FILE);
+        let streamed = parse_results_with_limit(&p, 0).unwrap();
+        let in_memory = parse_results_with_limit(&p, u64::MAX).unwrap();
+        assert_eq!(streamed.benchmark_config, in_memory.benchmark_config);
+        assert_eq!(streamed.benchmark_stats, in_memory.benchmark_stats);
+        std::fs::write(&p, &FULL[..FULL.len() - 40]).unwrap();
+        assert!(matches!(
+            parse_results_with_limit(&p, 0),
+            Err(RunReadError::Truncated(_))
+        ));
     }
 
     #[test]

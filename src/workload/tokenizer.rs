@@ -117,7 +117,7 @@ impl TokenizerHandle {
             }
             if best
                 .as_ref()
-                .map_or(true, |(_, b)| n.abs_diff(target) < b.abs_diff(target))
+                .is_none_or(|(_, b)| n.abs_diff(target) < b.abs_diff(target))
             {
                 best = Some((text, n));
             }

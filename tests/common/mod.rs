@@ -1,0 +1,135 @@
+//! Helpers shared by the integration tests: running the real binary and writing sweeps in the
+//! users' format into temporary folders.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_modelbench"))
+}
+
+/// Runs `modelbench ARGS` with colours off and returns (exit code, stdout, stderr).
+pub fn modelbench(args: &[&str]) -> (i32, String, String) {
+    let out: Output = Command::new(bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run modelbench");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A JSON number, or Python's bare literal for non-finite values (as `json.dump` writes them).
+pub fn py(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "Infinity".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Infinity".into()
+    } else {
+        format!("{v:?}")
+    }
+}
+
+/// The seven headline values in column order: throughput, e2e p50, e2e p99, ttft p50, ttft p99,
+/// itl p50, itl p99. `None` leaves the field out.
+pub type Values = [Option<f64>; 7];
+
+pub fn values(thr: f64, lat: f64) -> Values {
+    [
+        Some(thr),
+        Some(lat),
+        Some(lat * 2.0),
+        Some(lat / 10.0),
+        Some(lat / 5.0),
+        Some(lat / 100.0),
+        Some(lat / 50.0),
+    ]
+}
+
+/// Writes `<base>/<folder>/<run>/` with config.json and benchmark_results.json.
+#[allow(clippy::too_many_arguments)]
+pub fn write_run(
+    base: &Path,
+    folder: &str,
+    run: &str,
+    model: &str,
+    tp: u32,
+    dp: u32,
+    pp: u32,
+    mnbt: u64,
+    v: Values,
+) -> PathBuf {
+    let dir = base.join(folder).join(run);
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = |i: usize, key: &str| v[i].map(|x| format!("\"{key}\": {}", py(x)));
+    let group =
+        |fields: Vec<Option<String>>| fields.into_iter().flatten().collect::<Vec<_>>().join(", ");
+    let json = format!(
+        r#"{{
+    "benchmark_config": {{"model_name": "{model}", "tensor_parallel_size": {tp}, "pipeline_parallel_size": {pp},
+        "data_parallel_size": {dp}, "max_num_batched_tokens": {mnbt}}},
+    "benchmark_stats": {{
+        "summary": {{"total_requests": 10, {thr}}},
+        "latency_percentiles_ms": {{
+            "total_generation_latency": {{{e2e}}},
+            "time_to_first_token": {{{ttft}}},
+            "inter_token_latency": {{{itl}}},
+            "schedule_delay": {{"schedule_delay_p50": 0.1}}
+        }}
+    }},
+    "individual_requests": [{{"request_id": "a", "token_latencies": [0.01, NaN, 0.02]}}]
+}}"#,
+        thr = f(0, "overall_throughput_tokens_per_sec")
+            .unwrap_or_else(|| "\"total_output_tokens\": 5".into()),
+        e2e = group(vec![f(1, "total_p50"), f(2, "total_p99")]),
+        ttft = group(vec![f(3, "first_token_p50"), f(4, "first_token_p99")]),
+        itl = group(vec![f(5, "inter_token_p50"), f(6, "inter_token_p99")]),
+    );
+    std::fs::write(dir.join("benchmark_results.json"), json).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        format!(r#"{{"model": "{model}", "tensor_parallel_size": {tp}}}"#),
+    )
+    .unwrap();
+    dir
+}
+
+/// `(text, fill)` of every `<text>` element of an SVG document.
+pub fn svg_texts(svg: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = svg;
+    while let Some(start) = rest.find("<text") {
+        rest = &rest[start..];
+        let Some(open_end) = rest.find('>') else {
+            break;
+        };
+        let tag = &rest[..open_end];
+        let Some(close) = rest.find("</text>") else {
+            break;
+        };
+        let text = rest[open_end + 1..close].trim().to_owned();
+        let fill = tag
+            .split("fill=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or("")
+            .to_owned();
+        out.push((unescape(&text), fill));
+        rest = &rest[close..];
+    }
+    out
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
