@@ -2,12 +2,22 @@
 //! target, so a reader (or a crash) never sees a half-written file.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 /// Writes `bytes` to `path` atomically. With `durable`, the data is flushed to disk before the
 /// rename (use it for result files; charts do not need it).
 pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+    write_atomic_with(path, durable, |w| w.write_all(bytes))
+}
+
+/// Writes a file atomically through `fill`, which gets a buffered writer (for large files that
+/// are serialised straight to disk).
+pub fn write_atomic_with(
+    path: &Path,
+    durable: bool,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
@@ -17,12 +27,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> 
         std::process::id()
     ));
     let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let file = File::create(&tmp)?;
+        let mut w = BufWriter::with_capacity(256 * 1024, file);
+        fill(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
         if durable {
-            f.sync_all()?;
+            file.sync_all()?;
         }
-        drop(f);
+        drop(file);
         fs::rename(&tmp, path)
     })();
     if result.is_err() {

@@ -235,6 +235,10 @@ pub struct SweepArgs {
     /// Server command line, split like a shell would.
     #[arg(long, default_value = "vllm serve")]
     pub serve_cmd: String,
+    /// Model path or id given to the server (default: --model); the server is then also given
+    /// `--served-model-name <--model>`, so requests and result folders use --model.
+    #[arg(long)]
+    pub serve_model: Option<String>,
     /// Extra arguments appended to every server command line (split like a shell would).
     #[arg(long, allow_hyphen_values = true)]
     pub serve_extra: Option<String>,

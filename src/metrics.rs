@@ -111,7 +111,7 @@ pub enum Verdict {
 pub fn verdict(metric: Metric, a: Option<f64>, b: Option<f64>) -> Verdict {
     match diff_pct(a, b) {
         None => Verdict::NotAvailable,
-        Some(d) if d == 0.0 => Verdict::Same,
+        Some(0.0) => Verdict::Same,
         Some(d) => {
             if (d > 0.0) == metric.higher_is_better() {
                 Verdict::Better

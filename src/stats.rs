@@ -261,4 +261,57 @@ mod tests {
         );
         assert!(Distribution::of(&[f64::NAN]).is_none());
     }
+
+    #[test]
+    fn run_stats_pool_gaps_and_count_outcomes() {
+        use crate::records::{ErrorKind, Failure, TokenSource};
+        use std::time::{Duration, Instant};
+        let t0 = Instant::now();
+        let rec =
+            |i: usize, sent_ms: u64, e2e: f64, gaps: Vec<f32>, outcome: Outcome| RequestRecord {
+                index: i,
+                request_id: format!("r{i}"),
+                scheduled: t0,
+                sent: t0 + Duration::from_millis(sent_ms),
+                ttft: Some(0.1),
+                last_content: Some(e2e),
+                e2e,
+                done_at: t0,
+                gaps,
+                content_chunks: 3,
+                chunk_tokens: None,
+                input_tokens: Some(10),
+                input_source: TokenSource::Usage,
+                output_tokens: 3,
+                output_source: TokenSource::Chunks,
+                outcome,
+                prompt: None,
+                output: None,
+            };
+        let fail = Outcome::Failed(Failure {
+            kind: ErrorKind::StreamCut,
+            status: None,
+            message: String::new(),
+        });
+        let records = vec![
+            rec(0, 0, 1.0, vec![0.01, 0.02], Outcome::Ok),
+            rec(1, 500, 1.5, vec![0.03, 0.04], Outcome::Ok),
+            rec(2, 100, 0.2, vec![9.0], fail),
+            rec(3, 100, 0.1, vec![], Outcome::Cancelled),
+        ];
+        let s = RunStats::from_records(&records);
+        assert_eq!((s.successful, s.failed, s.cancelled), (2, 1, 1));
+        assert_eq!(s.errors_by_kind.get("stream_cut"), Some(&1));
+        assert_eq!((s.total_input_tokens, s.total_output_tokens), (20, 6));
+        // first send at 0, last byte at 0.5 + 1.5 = 2.0 s
+        assert!((s.duration_s - 2.0).abs() < 1e-9);
+        assert!((s.output_throughput - 3.0).abs() < 1e-9);
+        assert!((s.request_throughput - 1.0).abs() < 1e-9);
+        let itl = s.groups[&Group::InterToken];
+        assert_eq!(itl.count, 4, "gaps of successful requests only, pooled");
+        assert!((itl.max - 40.0).abs() < 1e-3 && (itl.min - 10.0).abs() < 1e-3);
+        assert!((s.groups[&Group::TimeToFirstToken].p50 - 100.0).abs() < 1e-9);
+        assert_eq!(s.output_sources.get("chunks"), Some(&2));
+        assert!(s.tokens_per_chunk.is_none());
+    }
 }

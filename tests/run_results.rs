@@ -167,42 +167,63 @@ fn results_have_the_users_layout_and_load_with_the_compare_reader() {
     assert!(summary.values.get(Metric::InterTokenP99).is_some());
 }
 
+/// Runs `n` prompts at concurrency `conc` (output under `dir`) against a mock streaming `tokens`
+/// chunks 100 ms apart, sends `signal` once `conc` requests are in flight (and `after` more), checks
+/// the exit status 130 and returns the mock, the stderr, the run folder and its results.
 #[cfg(unix)]
-#[test]
-fn ctrl_c_stops_sending_and_writes_interrupted_results() {
-    // Streams of 40 chunks 100 ms apart (≈ 4 s): those in flight finish within the grace period.
+fn interrupted_run(
+    dir: &std::path::Path,
+    (tokens, n, conc): (u32, usize, u64),
+    signal: i32,
+    after: Duration,
+) -> (MockServer, String, std::path::PathBuf, serde_json::Value) {
     let mock = MockServer::start(MockConfig {
-        tokens: 40,
+        tokens,
         chunk_delay: Duration::from_millis(100),
         ..MockConfig::default()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let p = plain_prompts(dir.path(), 20);
-    let out = dir.path().join("out");
+    let p = plain_prompts(dir, n);
+    let out = dir.join("out");
+    let conc_arg = conc.to_string();
     let child = spawn_run(
         &mock.base_url(),
         &out,
-        &["--concurrency", "2", "--prompts-file", p.to_str().unwrap()],
+        &[
+            "--concurrency",
+            &conc_arg,
+            "--prompts-file",
+            p.to_str().unwrap(),
+        ],
     );
-    wait_until(|| mock.stats.requests() >= 2);
-    std::thread::sleep(Duration::from_millis(500));
-    // SAFETY: sending SIGINT to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    wait_until(|| mock.stats.requests() >= conc);
+    std::thread::sleep(after);
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, signal) };
     let o = child.wait_with_output().unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(130),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(130), "stderr: {stderr}");
+    let run_dir = find_run_dir(&out).unwrap();
+    let res = load_results(&run_dir);
+    (mock, stderr, run_dir, res)
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_sending_and_writes_interrupted_results() {
+    // Streams of 30 chunks 100 ms apart (≈ 3 s): those in flight finish within the 5 s grace period.
+    let dir = tempfile::tempdir().unwrap();
+    let (mock, stderr, run_dir, res) = interrupted_run(
+        dir.path(),
+        (30, 20, 2),
+        libc::SIGINT,
+        Duration::from_millis(500),
     );
-    assert!(String::from_utf8_lossy(&o.stderr).contains("interrupted"));
+    assert!(stderr.contains("interrupted"));
     assert_eq!(
         mock.stats.requests(),
         2,
         "nothing new is sent after the interrupt"
     );
-    let run_dir = find_run_dir(&out).unwrap();
-    let res = load_results(&run_dir);
     let s = &res["benchmark_stats"]["summary"];
     assert_eq!(s["interrupted"], true);
     assert_eq!(res["run_info"]["interrupted"], true);
@@ -218,30 +239,9 @@ fn ctrl_c_stops_sending_and_writes_interrupted_results() {
 #[test]
 fn requests_still_running_after_the_grace_period_are_cancelled() {
     // Streams of ≈ 30 s: still running when the 5 s grace period ends.
-    let mock = MockServer::start(MockConfig {
-        tokens: 300,
-        chunk_delay: Duration::from_millis(100),
-        ..MockConfig::default()
-    });
     let dir = tempfile::tempdir().unwrap();
-    let p = plain_prompts(dir.path(), 5);
-    let out = dir.path().join("out");
-    let child = spawn_run(
-        &mock.base_url(),
-        &out,
-        &["--concurrency", "3", "--prompts-file", p.to_str().unwrap()],
-    );
-    wait_until(|| mock.stats.requests() >= 3);
-    // SAFETY: sending SIGTERM to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(130),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let res = load_results(&find_run_dir(&out).unwrap());
+    let (_mock, _stderr, _run_dir, res) =
+        interrupted_run(dir.path(), (300, 5, 3), libc::SIGTERM, Duration::ZERO);
     let s = &res["benchmark_stats"]["summary"];
     let counts = (
         s["cancelled_requests"].as_u64(),

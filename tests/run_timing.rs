@@ -1,10 +1,11 @@
 //! `modelbench run` against the in-test mock server (a test double): the measured TTFT,
 //! inter-token latency, TPOT and E2E match the mock's script.
 //!
-//! Tolerances: the mock's timers are never early, so every measured value is at least its
-//! scripted value minus 1 ms (clock and read jitter); the upper bounds are generous (+50 ms for
-//! TTFT, +15 ms for an inter-token gap at p50, +150 ms on E2E) because the machine is shared and
-//! the binaries are debug builds. No wall-clock speed is asserted.
+//! Tolerances: the mock's timers are never early, so TTFT and E2E are at least their scripted
+//! values (−1 ms for clock jitter) and the median gap at least the scripted gap (−2 ms: a late read
+//! shortens the next gap); the upper bounds are generous (+150 ms on TTFT p50, +30 ms on the
+//! median gap and TPOT, +400 ms on E2E) because the machine is shared and the binaries are debug
+//! builds. No wall-clock speed is asserted.
 
 #[path = "doubles/mock_openai.rs"]
 mod mock_openai;
@@ -13,7 +14,7 @@ mod run_support;
 use std::time::Duration;
 
 use mock_openai::{Flavor, MockConfig, MockServer};
-use run_support::{plain_prompts, run, within};
+use run_support::{run_prompts, within};
 
 const TTFT_MS: f64 = 150.0;
 const GAP_MS: f64 = 20.0;
@@ -32,13 +33,11 @@ fn scripted(flavor: Flavor) -> MockServer {
 fn check_timings(endpoint: &str, flavor: Flavor) {
     let mock = scripted(flavor);
     let dir = tempfile::tempdir().unwrap();
-    let p = plain_prompts(dir.path(), 6);
-    let r = run(
+    let r = run_prompts(
         &mock.base_url(),
-        &dir.path().join("out"),
+        dir.path(),
+        6,
         &[
-            "--prompts-file",
-            p.to_str().unwrap(),
             "--concurrency",
             "2",
             "--max-tokens",
@@ -58,32 +57,32 @@ fn check_timings(endpoint: &str, flavor: Flavor) {
         "TTFT p50",
         r.lat("time_to_first_token", "first_token_p50"),
         TTFT_MS - 1.0,
-        TTFT_MS + 50.0,
+        TTFT_MS + 150.0,
     );
     within(
         "ITL p50",
         r.lat("inter_token_latency", "inter_token_p50"),
-        GAP_MS - 1.0,
-        GAP_MS + 15.0,
+        GAP_MS - 2.0,
+        GAP_MS + 30.0,
     );
     within(
         "TPOT p50",
         r.lat("time_per_output_token", "tpot_p50"),
-        GAP_MS - 1.0,
-        GAP_MS + 15.0,
+        GAP_MS - 2.0,
+        GAP_MS + 30.0,
     );
     let e2e = TTFT_MS + (TOKENS - 1) as f64 * GAP_MS;
     within(
         "total p50",
         r.lat("total_generation_latency", "total_p50"),
         e2e - 1.0,
-        e2e + 150.0,
+        e2e + 400.0,
     );
     within(
         "E2E p50",
         r.lat("e2e_latency", "e2e_p50"),
         e2e - 1.0,
-        e2e + 150.0,
+        e2e + 400.0,
     );
 
     for req in r.requests() {
@@ -112,7 +111,7 @@ fn check_timings(endpoint: &str, flavor: Flavor) {
             "per-request TTFT (ms)",
             ttft * 1000.0,
             TTFT_MS - 1.0,
-            TTFT_MS + 200.0,
+            TTFT_MS + 400.0,
         );
         within(
             "schedule delay (s)",

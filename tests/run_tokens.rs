@@ -7,7 +7,7 @@ mod mock_openai;
 mod run_support;
 
 use mock_openai::{MockConfig, MockServer};
-use run_support::{modelbench, plain_prompts, run};
+use run_support::{modelbench, plain_prompts, run, run_prompts};
 
 #[test]
 fn usage_counts_win_and_chunk_counts_are_the_fallback() {
@@ -66,13 +66,11 @@ fn continuous_usage_gives_tokens_per_chunk() {
         ..MockConfig::default()
     });
     let dir = tempfile::tempdir().unwrap();
-    let p = plain_prompts(dir.path(), 3);
-    let r = run(
+    let r = run_prompts(
         &mock.base_url(),
-        &dir.path().join("out"),
+        dir.path(),
+        3,
         &[
-            "--prompts-file",
-            p.to_str().unwrap(),
             "--max-tokens",
             "10",
             "--ignore-eos",
@@ -185,13 +183,11 @@ fn tokenizer_counts_without_usage_and_exact_random_lengths() {
 fn request_shape_and_the_api_key_never_written() {
     let mock = MockServer::start(MockConfig::default());
     let dir = tempfile::tempdir().unwrap();
-    let p = plain_prompts(dir.path(), 2);
-    let r = run(
+    let r = run_prompts(
         &mock.base_url(),
-        &dir.path().join("out"),
+        dir.path(),
+        2,
         &[
-            "--prompts-file",
-            p.to_str().unwrap(),
             "--endpoint",
             "chat",
             "--max-tokens",
@@ -212,6 +208,9 @@ fn request_shape_and_the_api_key_never_written() {
             "2",
             "--max-num-batched-tokens",
             "4096",
+            // one at a time, so the first request received is prompt 0
+            "--concurrency",
+            "1",
         ],
     );
     assert_eq!(r.code(), Some(0), "{}", r.stderr());
@@ -271,6 +270,7 @@ fn request_shape_and_the_api_key_never_written() {
     assert_eq!(q["output"], " tok tok tok tok tok");
 
     // OPENAI_API_KEY works too, and is not recorded either
+    let p = dir.path().join("prompts.txt");
     let out = dir.path().join("env");
     let o = modelbench()
         .args([

@@ -1,15 +1,17 @@
-//! One request, from the moment it is handed to the HTTP client to its last byte.
+//! One request, from the moment it is handed to the connection to its last byte.
 //!
-//! Each read from the socket is timestamped (`Instant::now()`) before it is parsed; every event
-//! completed by that read gets that timestamp. A content chunk is one whose first choice has
-//! non-empty text (see [`super::chunk`]). The request succeeds only when `data: [DONE]` arrives.
+//! Each read from the socket is timestamped (`Instant::now()`) before it is decoded or parsed;
+//! every event completed by that read gets that timestamp. A content chunk is one whose first
+//! choice has non-empty text (see [`super::chunk`]). The request succeeds only when
+//! `data: [DONE]` arrives. One deadline (`--timeout`) covers the whole exchange; the phase it
+//! expired in decides between `connect_timeout` and `read_timeout`.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
-use reqwest::header::{HeaderValue, CONTENT_TYPE};
-use reqwest::StatusCode;
-
 use super::chunk::StreamChunk;
+use super::conn::{Conn, ConnectError};
+use super::http1::{self, BodyDecoder, Head, HttpError};
 use super::sse::SseParser;
 use super::Client;
 use crate::records::{ErrorKind, Failure, Outcome, RequestRecord, TokenSource};
@@ -101,65 +103,128 @@ fn excerpt(bytes: &[u8]) -> String {
     }
 }
 
-/// The error and the messages of its sources, `: `-joined.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(x) = src {
-        let m = x.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
+const CONNECTING: u8 = 0;
+const WAITING: u8 = 1;
+const STREAMING: u8 = 2;
+
+impl From<HttpError> for Failure {
+    fn from(e: HttpError) -> Failure {
+        Failure {
+            kind: ErrorKind::Other,
+            status: None,
+            message: e.to_string(),
         }
-        src = x.source();
     }
-    s
 }
 
-fn send_failure(e: &reqwest::Error) -> Failure {
-    let kind = if e.is_connect() {
-        if e.is_timeout() {
-            ErrorKind::ConnectTimeout
-        } else {
-            ErrorKind::ConnectError
-        }
-    } else if e.is_timeout() {
-        ErrorKind::ReadTimeout
-    } else {
-        ErrorKind::Other
+fn connect_failure(e: ConnectError) -> Failure {
+    match e {
+        ConnectError::Failed(message) => Failure {
+            kind: ErrorKind::ConnectError,
+            status: None,
+            message,
+        },
+        ConnectError::TimedOut(message) => Failure {
+            kind: ErrorKind::ConnectTimeout,
+            status: None,
+            message,
+        },
+    }
+}
+
+fn timeout_failure(phase: u8, st: &StreamState, timeout: std::time::Duration) -> Failure {
+    let secs = timeout.as_secs_f64();
+    let (kind, message) = match phase {
+        CONNECTING => (ErrorKind::ConnectTimeout, format!("not connected within the {secs} s timeout")),
+        WAITING => (ErrorKind::ReadTimeout, format!("no response within the {secs} s timeout")),
+        _ => (ErrorKind::ReadTimeout, format!("the stream did not finish within the {secs} s timeout ({} content chunks received)", st.content_chunks)),
     };
     Failure {
         kind,
         status: None,
-        message: chain(e),
+        message,
     }
 }
 
-fn body_failure(e: &reqwest::Error, content_chunks: u32) -> Failure {
-    if e.is_timeout() {
-        Failure {
-            kind: ErrorKind::ReadTimeout,
-            status: None,
-            message: format!("timed out after {content_chunks} content chunks"),
-        }
-    } else {
-        Failure {
-            kind: ErrorKind::StreamCut,
-            status: None,
-            message: format!(
-                "connection broke after {content_chunks} content chunks: {}",
-                chain(e)
-            ),
-        }
+fn cut(message: String) -> Failure {
+    Failure {
+        kind: ErrorKind::StreamCut,
+        status: None,
+        message,
     }
 }
 
-async fn body_excerpt(mut resp: reqwest::Response) -> String {
+/// Why sending a request on a connection failed before any byte of the response arrived.
+enum RequestError {
+    /// Nothing received: on a reused connection the server may have closed it while idle.
+    NoResponse(String),
+    Other(Failure),
+}
+
+/// Writes the request and reads the response head (skipping 1xx responses). Returns the head and
+/// when the read that completed it returned.
+async fn request(conn: &mut Conn, req: &[u8]) -> Result<(Head, Instant), RequestError> {
+    conn.write_all(req)
+        .await
+        .map_err(|e| RequestError::NoResponse(format!("cannot send the request: {e}")))?;
+    let mut received = false;
+    let mut t = Instant::now();
+    loop {
+        if let Some((head, n)) =
+            http1::parse_head(conn.buffered()).map_err(|e| RequestError::Other(e.into()))?
+        {
+            conn.consume(n);
+            if (100..200).contains(&head.status) {
+                continue;
+            }
+            return Ok((head, t));
+        }
+        let n = match conn.fill().await {
+            Ok(n) => n,
+            Err(e) if !received => {
+                return Err(RequestError::NoResponse(format!(
+                    "connection broke before the response: {e}"
+                )))
+            }
+            Err(e) => {
+                return Err(RequestError::Other(cut(format!(
+                    "connection broke inside the response head: {e}"
+                ))))
+            }
+        };
+        t = Instant::now();
+        if n == 0 {
+            let m = "the server closed the connection before answering".to_owned();
+            return Err(if received {
+                RequestError::Other(cut(m))
+            } else {
+                RequestError::NoResponse(m)
+            });
+        }
+        received = true;
+    }
+}
+
+/// Reads up to [`EXCERPT_BYTES`] of an error response's body.
+async fn body_excerpt(conn: &mut Conn, dec: &mut BodyDecoder) -> String {
     let mut buf = Vec::new();
-    while buf.len() < EXCERPT_BYTES {
-        match resp.chunk().await {
-            Ok(Some(b)) => buf.extend_from_slice(&b),
-            _ => break,
+    loop {
+        let used = {
+            let data = conn.buffered();
+            dec.decode::<HttpError>(data, &mut |d: &[u8]| {
+                buf.extend_from_slice(d);
+                Ok(())
+            })
+        };
+        match used {
+            Ok(n) => conn.consume(n),
+            Err(_) => break,
+        }
+        if dec.is_done()
+            || buf.len() >= EXCERPT_BYTES
+            || !matches!(conn.fill().await, Ok(n) if n > 0)
+        {
+            break;
         }
     }
     buf.truncate(EXCERPT_BYTES);
@@ -177,15 +242,14 @@ impl Client {
         scheduled: Instant,
     ) -> RequestRecord {
         let body = self.template.render(&spec.prompt, spec.max_tokens);
-        let mut req = self
-            .http
-            .post(self.url.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .timeout(self.timeout)
-            .body(body);
-        if let Some(a) = &self.auth {
-            req = req.header(reqwest::header::AUTHORIZATION, a.clone());
-        }
+        let mut req = http1::request_head(
+            &self.target.path,
+            &self.target.host,
+            self.auth.as_deref(),
+            body.len(),
+        );
+        req.extend_from_slice(&body);
+        drop(body);
         let keep_text = self.save_text || self.tokenizer.is_some();
         let sent = Instant::now();
         let mut st = StreamState {
@@ -204,7 +268,21 @@ impl Client {
             }),
             done: false,
         };
-        let result = stream(req, &mut st).await;
+        let phase = AtomicU8::new(CONNECTING);
+        let outcome = tokio::time::timeout_at(
+            (sent + self.timeout).into(),
+            self.exchange(&req, &mut st, &phase),
+        )
+        .await;
+        let result = match outcome {
+            Ok(r) => r,
+            Err(_) if st.done => Ok(()),
+            Err(_) => Err(timeout_failure(
+                phase.load(Ordering::Relaxed),
+                &st,
+                self.timeout,
+            )),
+        };
         let done_at = Instant::now();
         let end = if result.is_ok() {
             st.last_byte
@@ -273,68 +351,113 @@ impl Client {
     }
 }
 
-async fn stream(req: reqwest::RequestBuilder, st: &mut StreamState) -> Result<(), Failure> {
-    let resp = req.send().await.map_err(|e| send_failure(&e))?;
-    let status = resp.status();
-    if status != StatusCode::OK {
-        let body = body_excerpt(resp).await;
-        let message = if body.is_empty() {
-            status.to_string()
-        } else {
-            format!("{status}: {body}")
+impl Client {
+    /// Connection, request, response head, then the body decoded and parsed read by read.
+    async fn exchange(
+        &self,
+        req: &[u8],
+        st: &mut StreamState,
+        phase: &AtomicU8,
+    ) -> Result<(), Failure> {
+        let mut retried = false;
+        let (mut conn, head, head_t) = loop {
+            phase.store(CONNECTING, Ordering::Relaxed);
+            let pooled = if retried { None } else { self.pool.take() };
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => Conn::connect(&self.target, self.connect_timeout)
+                    .await
+                    .map_err(connect_failure)?,
+            };
+            phase.store(WAITING, Ordering::Relaxed);
+            match request(&mut conn, req).await {
+                Ok((head, t)) => break (conn, head, t),
+                // A kept-alive connection the server closed while idle: once more on a new one.
+                Err(RequestError::NoResponse(_)) if conn.reused && !retried => retried = true,
+                Err(RequestError::NoResponse(m)) => return Err(cut(m)),
+                Err(RequestError::Other(f)) => return Err(f),
+            }
         };
-        return Err(Failure {
-            kind: ErrorKind::HttpStatus,
-            status: Some(status.as_u16()),
-            message,
-        });
-    }
-    let content_type = resp
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("none")
-        .to_owned();
-    let mut resp = resp;
-    let mut parser = SseParser::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(bytes)) => {
-                let t = Instant::now();
-                if bytes.is_empty() {
-                    continue;
+        let mut dec = BodyDecoder::new(head.body);
+        if head.status != 200 {
+            let body = body_excerpt(&mut conn, &mut dec).await;
+            if dec.is_done() && head.keep_alive {
+                self.pool.put(conn);
+            }
+            let message = if body.is_empty() {
+                format!("HTTP {}", head.status)
+            } else {
+                format!("HTTP {}: {body}", head.status)
+            };
+            return Err(Failure {
+                kind: ErrorKind::HttpStatus,
+                status: Some(head.status),
+                message,
+            });
+        }
+        phase.store(STREAMING, Ordering::Relaxed);
+        st.last_byte = head_t;
+        let mut parser = SseParser::new();
+        let mut t = head_t;
+        loop {
+            let used = {
+                let data = conn.buffered();
+                dec.decode(data, &mut |d: &[u8]| {
+                    if st.done {
+                        return Ok(());
+                    }
+                    parser.feed(d, &mut |ev: &[u8]| st.on_event(ev, t))
+                })?
+            };
+            conn.consume(used);
+            if dec.is_done() {
+                break;
+            }
+            match conn.fill().await {
+                Ok(0) => break,
+                Ok(_) => {
+                    t = Instant::now();
+                    st.last_byte = t;
                 }
-                st.last_byte = t;
-                if !st.done {
-                    parser.feed(&bytes, &mut |d: &[u8]| st.on_event(d, t))?;
+                Err(_) if st.done => return Ok(()),
+                Err(e) => {
+                    return Err(cut(format!(
+                        "connection broke after {} content chunks: {e}",
+                        st.content_chunks
+                    )))
                 }
             }
-            Ok(None) => break,
-            Err(_) if st.done => break,
-            Err(e) => return Err(body_failure(&e, st.content_chunks)),
         }
-    }
-    if !st.done {
-        let t = st.last_byte;
-        parser.finish(&mut |d: &[u8]| st.on_event(d, t))?;
-    }
-    if st.done {
-        Ok(())
-    } else if parser.events == 0 {
-        Err(Failure {
-            kind: ErrorKind::MalformedSse,
-            status: None,
-            message: format!("the response holds no SSE event (content-type: {content_type})"),
-        })
-    } else {
-        Err(Failure {
-            kind: ErrorKind::StreamCut,
-            status: None,
-            message: format!(
+        // An unterminated last event only counts when the body itself ended properly.
+        let complete = dec.is_done() || head.body == http1::BodyKind::Close;
+        if !st.done && complete {
+            parser.finish(&mut |ev: &[u8]| st.on_event(ev, t))?;
+        }
+        if dec.is_done() && head.keep_alive {
+            self.pool.put(conn);
+        }
+        if st.done {
+            Ok(())
+        } else if !complete {
+            Err(cut(format!(
+                "the connection closed after {} content chunks, before data: [DONE]",
+                st.content_chunks
+            )))
+        } else if parser.events == 0 {
+            Err(Failure {
+                kind: ErrorKind::MalformedSse,
+                status: None,
+                message: format!(
+                    "the response holds no SSE event (content-type: {})",
+                    head.content_type
+                ),
+            })
+        } else {
+            Err(cut(format!(
                 "the stream ended before data: [DONE] after {} content chunks",
                 st.content_chunks
-            ),
-        })
+            )))
+        }
     }
 }
 

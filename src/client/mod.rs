@@ -2,22 +2,27 @@
 //! OpenAI-compatible server, timed as the bytes arrive.
 //!
 //! - [`body`]: request bodies (shared fields serialised once);
+//! - [`http1`]: HTTP/1.1 framing (request head, response head, chunked/length/close bodies);
+//! - [`conn`]: TCP connections and the keep-alive pool;
 //! - [`sse`]: server-sent-event framing;
 //! - [`chunk`]: the JSON of one streamed chunk (vLLM and llama.cpp shapes);
 //! - [`exchange`]: one request from send to last byte → a [`crate::records::RequestRecord`].
 //!
-//! One `reqwest` client (HTTP/1.1, no proxy, pool sized to the concurrency) is shared by every
-//! request; nothing on the per-chunk path takes a lock.
+//! Each request is driven by one task that reads its own socket and decodes, parses and
+//! timestamps in place (plain HTTP/1.1, no proxy, `TCP_NODELAY`, connections kept alive and
+//! pooled up to the concurrency). Nothing on the per-chunk path locks or allocates in steady
+//! state.
 
 pub mod body;
 pub mod chunk;
+pub mod conn;
 pub mod exchange;
+pub mod http1;
 pub mod sse;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::HeaderValue;
 use reqwest::Url;
 
 use crate::cli::Endpoint;
@@ -34,8 +39,6 @@ pub enum ClientError {
     BaseUrl { url: String, message: String },
     #[error("--api-key: not usable in an HTTP header (control characters?)")]
     ApiKey,
-    #[error("cannot create the HTTP client: {0}")]
-    Build(String),
 }
 
 /// Everything the client needs.
@@ -53,11 +56,14 @@ pub struct ClientConfig {
 }
 
 pub struct Client {
-    http: reqwest::Client,
+    target: conn::Target,
+    pool: conn::Pool,
     url: Url,
-    auth: Option<HeaderValue>,
+    /// `Bearer <key>`.
+    auth: Option<String>,
     template: BodyTemplate,
     timeout: Duration,
+    connect_timeout: Duration,
     save_text: bool,
     tokenizer: Option<Arc<TokenizerHandle>>,
 }
@@ -78,7 +84,7 @@ pub fn api_root(base_url: &str) -> Result<Url, ClientError> {
         }
         _ => return Err(err("expected an http:// URL")),
     }
-    if url.host_str().map_or(true, str::is_empty) {
+    if url.host_str().is_none_or(str::is_empty) {
         return Err(err("no host"));
     }
     url.set_query(None);
@@ -106,33 +112,42 @@ pub fn endpoint_url(base_url: &str, endpoint: Endpoint) -> Result<Url, ClientErr
     Ok(url)
 }
 
+/// Resolves the URL's host (once, at start) into the addresses to connect to.
+fn target(url: &Url, base_url: &str) -> Result<conn::Target, ClientError> {
+    let addrs = url
+        .socket_addrs(|| Some(80))
+        .map_err(|e| ClientError::BaseUrl {
+            url: base_url.to_owned(),
+            message: format!("cannot resolve the host: {e}"),
+        })?;
+    let host = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        (None, _) => String::new(),
+    };
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    Ok(conn::Target { addrs, host, path })
+}
+
 impl Client {
     pub fn new(cfg: &ClientConfig) -> Result<Client, ClientError> {
         let url = endpoint_url(&cfg.base_url, cfg.body.endpoint)?;
         let auth = match &cfg.api_key {
-            Some(k) => {
-                let mut v = HeaderValue::from_str(&format!("Bearer {k}"))
-                    .map_err(|_| ClientError::ApiKey)?;
-                v.set_sensitive(true);
-                Some(v)
-            }
+            Some(k) if k.chars().any(char::is_control) => return Err(ClientError::ApiKey),
+            Some(k) => Some(format!("Bearer {k}")),
             None => None,
         };
-        let http = reqwest::Client::builder()
-            .http1_only()
-            .no_proxy()
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(cfg.max_connections.max(1))
-            .connect_timeout(cfg.timeout.min(MAX_CONNECT_TIMEOUT))
-            .user_agent(concat!("modelbench/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ClientError::Build(e.to_string()))?;
         Ok(Client {
-            http,
+            target: target(&url, &cfg.base_url)?,
+            pool: conn::Pool::new(cfg.max_connections.max(1)),
             url,
             auth,
             template: BodyTemplate::new(&cfg.body),
             timeout: cfg.timeout,
+            connect_timeout: cfg.timeout.min(MAX_CONNECT_TIMEOUT),
             save_text: cfg.save_text,
             tokenizer: cfg.tokenizer.clone(),
         })

@@ -7,8 +7,8 @@
 //! adds fields beside them (see docs/result-format.md and docs/metrics.md). Key order follows the
 //! users' files. Non-finite numbers are written as `null`.
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::ser::{SerializeMap, Serializer};
@@ -53,37 +53,9 @@ pub fn create_run_dir(
     ))
 }
 
-/// Writes a file atomically through `fill`, which gets a buffered writer.
-pub fn write_atomic_with(
-    path: &Path,
-    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let file = File::create(&tmp)?;
-        let mut w = BufWriter::with_capacity(256 * 1024, file);
-        fill(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// Writes a JSON value atomically (pretty-printed, 4-space indent like Python's json.dump).
 pub fn write_json_atomic<T: Serialize + ?Sized>(path: &Path, value: &T) -> io::Result<()> {
-    write_atomic_with(path, |w| {
+    crate::atomic::write_atomic_with(path, true, |w| {
         let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
         let mut ser = serde_json::Serializer::with_formatter(w, fmt);
         value.serialize(&mut ser).map_err(io::Error::other)

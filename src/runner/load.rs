@@ -194,9 +194,14 @@ pub async fn run_phase(
     let start = Instant::now();
     match plan {
         Plan::Closed { concurrency } => {
-            for _ in 0..concurrency.clamp(1, total.max(1)) {
-                tokio::spawn(closed_worker(ctx.clone(), start));
-            }
+            // Spawned from a runtime thread, the workers go to its local run queue and start
+            // in order, instead of waiting in the global queue behind I/O wake-ups.
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                for _ in 0..concurrency.clamp(1, total.max(1)) {
+                    tokio::spawn(closed_worker(ctx.clone(), start));
+                }
+            });
         }
         Plan::Open { offsets, cap } => {
             tokio::spawn(dispatcher(ctx.clone(), start, offsets, cap));

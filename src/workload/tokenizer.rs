@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use rand::rngs::StdRng;
 use rand::Rng;
+use rayon::prelude::*;
 
 use super::WorkloadError;
 
@@ -56,12 +57,30 @@ impl TokenizerHandle {
             .map_err(|e| err(format!("not a usable tokenizer.json: {e}")))?;
         let added = tok.get_added_tokens_decoder();
         let vocab = tok.get_vocab_size(true) as u32;
-        let sampleable: Vec<u32> = (0..vocab)
+        let candidates: Vec<u32> = (0..vocab)
             .filter(|id| !added.contains_key(id) && tok.id_to_token(*id).is_some())
             .collect();
-        if sampleable.is_empty() {
+        if candidates.is_empty() {
             return Err(err("the vocabulary is empty".into()));
         }
+        // Prefer tokens that survive a round trip on their own (decoded text re-encodes to the
+        // same single id): random prompts built from them need fewer adjustment rounds.
+        let stable: Vec<u32> = candidates
+            .par_iter()
+            .copied()
+            .filter(|&id| {
+                tok.decode(&[id], true)
+                    .ok()
+                    .filter(|t| !t.trim().is_empty())
+                    .and_then(|t| tok.encode_fast(t.as_str(), false).ok())
+                    .is_some_and(|e| e.get_ids() == [id])
+            })
+            .collect();
+        let sampleable = if stable.len() >= 16 {
+            stable
+        } else {
+            candidates
+        };
         let added_per_input = tok
             .encode("", true)
             .map(|e| e.len())
@@ -98,7 +117,7 @@ impl TokenizerHandle {
             }
             if best
                 .as_ref()
-                .map_or(true, |(_, b)| n.abs_diff(target) < b.abs_diff(target))
+                .is_none_or(|(_, b)| n.abs_diff(target) < b.abs_diff(target))
             {
                 best = Some((text, n));
             }

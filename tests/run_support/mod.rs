@@ -106,6 +106,14 @@ pub fn run(base_url: &str, out: &Path, args: &[&str]) -> RunOutput {
     }
 }
 
+/// Writes `n` plain prompts into `dir` and runs them with `args` (output in `dir/out`).
+pub fn run_prompts(base_url: &str, dir: &Path, n: usize, args: &[&str]) -> RunOutput {
+    let p = plain_prompts(dir, n);
+    let mut all = vec!["--prompts-file", p.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run(base_url, &dir.join("out"), &all)
+}
+
 /// Starts `modelbench run --base-url URL --model m --output-dir OUT ARGS…` in the background
 /// (stdout and stderr captured).
 pub fn spawn_run(base_url: &str, out: &Path, args: &[&str]) -> std::process::Child {

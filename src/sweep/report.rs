@@ -1,0 +1,112 @@
+//! What the sweep prints at the end: the model's runs as a table, the failed and skipped
+//! configurations with their reasons, and the total time.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use super::progress::hms;
+use super::state::{Status, SERVER_LOG};
+use super::summary::{SweepState, SweepSummary};
+use crate::export::csv::sort_runs;
+use crate::export::table::{fmt_value, summary_table};
+use crate::results::discover::load_model_dir;
+use crate::summary::best_per_metric;
+
+/// `modelbench summarize`'s table of the model's runs (every readable run folder, not only this
+/// sweep's), and the best configuration per metric.
+pub fn runs_table(model_dir: &Path) -> String {
+    let mut model = match load_model_dir(model_dir) {
+        Ok(r) => r,
+        Err(e) => return format!("(no results table: {e})\n"),
+    };
+    if model.runs.is_empty() {
+        return format!("(no readable results in {})\n", model_dir.display());
+    }
+    sort_runs(&mut model.runs);
+    let mut out = format!(
+        "{} — {} run(s) in {}\n{}\n",
+        model.display_name(),
+        model.runs.len(),
+        model.dir.display(),
+        summary_table(&model.runs)
+    );
+    let _ = writeln!(out, "best configuration per metric (repeats averaged):");
+    for b in best_per_metric(&model.runs) {
+        let _ = writeln!(
+            out,
+            "  {:<34} {:>10} {:<8} at {}",
+            b.metric.key(),
+            fmt_value(Some(b.value.mean)),
+            b.metric.unit(),
+            b.config
+        );
+    }
+    for s in &model.skipped {
+        let _ = writeln!(out, "  not in the table: {s}");
+    }
+    out
+}
+
+/// The closing report: failed and skipped configurations with reasons, totals.
+pub fn closing(summary: &SweepSummary) -> String {
+    let mut out = String::new();
+    if !summary.runs.is_empty() {
+        let _ = writeln!(out, "This sweep's runs:");
+        for r in &summary.runs {
+            let status = r.status.to_string();
+            let _ = writeln!(out, "  {status:<11} {}  {}", r.label, r.run_dir.display());
+        }
+    }
+    let failed: Vec<_> = summary
+        .runs
+        .iter()
+        .filter(|r| r.status == Status::Failed)
+        .collect();
+    if !failed.is_empty() {
+        let _ = writeln!(out, "Failed configurations:");
+        for r in failed {
+            let _ = writeln!(
+                out,
+                "  {}: {}",
+                r.label,
+                r.reason.as_deref().unwrap_or("unknown reason")
+            );
+            let _ = writeln!(out, "    log: {}", r.run_dir.join(SERVER_LOG).display());
+        }
+    }
+    for r in summary
+        .runs
+        .iter()
+        .filter(|r| r.status == Status::Interrupted)
+    {
+        let _ = writeln!(out, "Interrupted: {}: {}", r.label, r.run_dir.display());
+    }
+    if !summary.skipped.is_empty() {
+        let _ = writeln!(out, "Skipped configurations:");
+        for s in &summary.skipped {
+            let _ = writeln!(out, "  {}: {}", s.label, s.reason);
+        }
+    }
+    let not_run = summary.planned_runs.saturating_sub(summary.runs.len());
+    let state = match summary.state {
+        SweepState::Finished => "finished",
+        SweepState::Interrupted => "interrupted",
+        SweepState::Aborted => "aborted",
+        SweepState::Running => "running",
+    };
+    let _ = write!(
+        out,
+        "Sweep of {} {state} in {}: {} complete, {} failed, {} interrupted, {} skipped",
+        summary.model,
+        hms(std::time::Duration::from_secs_f64(summary.elapsed_s)),
+        summary.count(Status::Complete),
+        summary.count(Status::Failed),
+        summary.count(Status::Interrupted),
+        summary.skipped.len(),
+    );
+    if not_run > 0 {
+        let _ = write!(out, ", {not_run} not started");
+    }
+    let _ = writeln!(out, "\nSweep record: {}", summary.path.display());
+    out
+}

@@ -1,0 +1,357 @@
+//! What a sweep leaves on disk, and what `--resume` reads back.
+//!
+//! Every configuration run gets its own `run_<YYYYmmdd_HHMMSS>/` folder, created before the
+//! server starts (so `server.log` lands in it), holding `sweep_status.json`:
+//! `running` while it runs, then `complete`, `failed` (with the reason and the log's tail) or
+//! `interrupted`. A failed configuration never leaves a `benchmark_results.json` that `compare`
+//! would take for a result: whatever the benchmark wrote is renamed to
+//! `benchmark_results.failed.json`.
+//!
+//! `--resume` counts, per configuration, the run folders with a complete result: a readable
+//! `benchmark_results.json` and either `sweep_status.json` saying `complete` for the same
+//! configuration, or (folders written by `modelbench run` or older scripts, without a status
+//! file) a `benchmark_config` with the same TP/DP/PP/max_num_batched_tokens — those only count
+//! for configurations without extra serve flags — and no interrupted mark.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::grid::ServeConfig;
+use crate::results::discover::run_dirs;
+use crate::results::read::{read_run, RESULTS_FILE};
+
+pub const STATUS_FILE: &str = "sweep_status.json";
+pub const SERVER_LOG: &str = "server.log";
+/// Where the results of a failed configuration are moved, out of `compare`'s way.
+pub const FAILED_RESULTS_FILE: &str = "benchmark_results.failed.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot create run folder in {dir}: {source}")]
+    CreateDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Running,
+    Complete,
+    Failed,
+    Interrupted,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Running => "running",
+            Status::Complete => "complete",
+            Status::Failed => "failed",
+            Status::Interrupted => "interrupted",
+        })
+    }
+}
+
+/// `sweep_status.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusRecord {
+    pub status: Status,
+    pub model: String,
+    /// [`ServeConfig::identity`].
+    pub config: Value,
+    /// `tp=1 dp=1 pp=1 mnbt=4096 …`.
+    pub label: String,
+    pub repeat: u32,
+    pub repeats: u32,
+    /// The server command (argument vector).
+    pub command: Vec<String>,
+    pub started_at: String,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    #[serde(default)]
+    pub duration_s: Option<f64>,
+    /// Phase the configuration was in when it failed or was interrupted.
+    #[serde(default)]
+    pub phase: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The server's exit status when it exited by itself.
+    #[serde(default)]
+    pub server_exit: Option<String>,
+    #[serde(default)]
+    pub successful_requests: Option<usize>,
+    #[serde(default)]
+    pub failed_requests: Option<usize>,
+    /// The results file in this folder, if any.
+    #[serde(default)]
+    pub results_file: Option<String>,
+    #[serde(default)]
+    pub log_tail: Vec<String>,
+}
+
+/// Writes `bytes` to `path` atomically (and durably).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    crate::atomic::write_atomic(path, bytes, true).map_err(|source| StateError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Which repeat of its configuration a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedRunInfo {
+    pub repeat: u32,
+    pub repeats: u32,
+}
+
+impl StatusRecord {
+    /// The record of a run that is starting (status `running`).
+    pub fn start(
+        model: &str,
+        config: &ServeConfig,
+        info: &PlannedRunInfo,
+        command: Vec<String>,
+    ) -> StatusRecord {
+        StatusRecord {
+            status: Status::Running,
+            model: model.to_owned(),
+            config: config.identity(),
+            label: config.to_string(),
+            repeat: info.repeat,
+            repeats: info.repeats,
+            command,
+            started_at: chrono::Local::now().to_rfc3339(),
+            finished_at: None,
+            duration_s: None,
+            phase: None,
+            reason: None,
+            server_exit: None,
+            successful_requests: None,
+            failed_requests: None,
+            results_file: None,
+            log_tail: Vec::new(),
+        }
+    }
+
+    pub fn write(&self, run_dir: &Path) -> Result<(), StateError> {
+        let path = run_dir.join(STATUS_FILE);
+        let text = serde_json::to_vec_pretty(self).map_err(|e| StateError::Write {
+            path: path.clone(),
+            source: e.into(),
+        })?;
+        write_atomic(&path, &text)
+    }
+
+    pub fn read(run_dir: &Path) -> Option<StatusRecord> {
+        let text = std::fs::read(run_dir.join(STATUS_FILE)).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+}
+
+/// Creates a new `run_<YYYYmmdd_HHMMSS>` folder in `model_dir` (created if missing). When a
+/// folder of this second already exists, waits for the next second: names stay unique and in
+/// the users' format.
+pub async fn create_run_dir(model_dir: &Path) -> Result<PathBuf, StateError> {
+    let err = |source| StateError::CreateDir {
+        dir: model_dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(model_dir).map_err(err)?;
+    loop {
+        let now = chrono::Local::now();
+        let dir = model_dir.join(now.format("run_%Y%m%d_%H%M%S").to_string());
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let into_second = u64::from(now.timestamp_subsec_millis().min(999));
+                tokio::time::sleep(Duration::from_millis(1000 - into_second + 5)).await;
+            }
+            Err(e) => return Err(err(e)),
+        }
+    }
+}
+
+/// Moves a failed configuration's `benchmark_results.json` out of `compare`'s way; returns
+/// the new file name when there was one.
+pub fn set_aside_results(run_dir: &Path) -> Option<String> {
+    let from = run_dir.join(RESULTS_FILE);
+    if !from.exists() {
+        return None;
+    }
+    std::fs::rename(&from, run_dir.join(FAILED_RESULTS_FILE))
+        .ok()
+        .map(|()| FAILED_RESULTS_FILE.to_owned())
+}
+
+/// Whether a results file written by `modelbench run` says it was interrupted (looked for at
+/// the top level, in `run_info`, `benchmark_config` and `benchmark_stats.summary`).
+fn results_marked_interrupted(dir: &Path) -> bool {
+    // Only the head of the file is needed: the marks are written before individual_requests.
+    let Ok(text) = std::fs::read(dir.join(RESULTS_FILE)) else {
+        return false;
+    };
+    let Ok(v) =
+        serde_json::from_reader::<_, Value>(crate::results::pyjson::PyJsonReader::new(&text[..]))
+    else {
+        return false;
+    };
+    let flag = |v: Option<&Value>| {
+        v.and_then(|x| x.get("interrupted"))
+            .and_then(Value::as_bool)
+            == Some(true)
+    };
+    flag(Some(&v))
+        || flag(v.get("run_info"))
+        || flag(v.get("benchmark_config"))
+        || flag(v.get("benchmark_stats").and_then(|s| s.get("summary")))
+}
+
+/// Identities of the complete results in a model folder (one entry per complete run).
+pub fn complete_results(model_dir: &Path) -> Vec<Value> {
+    let Ok(dirs) = run_dirs(model_dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for dir in dirs {
+        let Ok(run) = read_run(&dir) else { continue };
+        match StatusRecord::read(&dir) {
+            Some(rec) => {
+                if rec.status == Status::Complete {
+                    out.push(rec.config);
+                }
+            }
+            None if dir.join(STATUS_FILE).exists() => {} // unreadable status: not trusted
+            None => {
+                if !results_marked_interrupted(&dir) {
+                    let c = run.config;
+                    out.push(serde_json::json!({
+                        "tensor_parallel_size": c.par.tp,
+                        "data_parallel_size": c.par.dp,
+                        "pipeline_parallel_size": c.par.pp,
+                        "max_num_batched_tokens": c.max_num_batched_tokens,
+                        "serve_args": {},
+                    }));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// How many complete results `config` has among `complete`.
+pub fn count_complete(complete: &[Value], config: &ServeConfig) -> usize {
+    let id = config.identity();
+    complete.iter().filter(|c| **c == id).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::grid::GridSpec;
+    use crate::sweep::state::PlannedRunInfo;
+
+    const RESULTS: &str = r#"{"benchmark_config": {"model_name": "m", "tensor_parallel_size": 2,
+        "data_parallel_size": 1, "pipeline_parallel_size": 1, "max_num_batched_tokens": 4096},
+        "benchmark_stats": {"summary": {"overall_throughput_tokens_per_sec": 5.0}}}"#;
+
+    fn record(config: &ServeConfig, status: Status) -> StatusRecord {
+        let mut r = StatusRecord::start(
+            "m",
+            config,
+            &PlannedRunInfo {
+                repeat: 1,
+                repeats: 1,
+            },
+            vec!["vllm".into()],
+        );
+        r.status = status;
+        r
+    }
+
+    #[tokio::test]
+    async fn run_dirs_are_unique_within_a_second() {
+        let d = tempfile::tempdir().unwrap();
+        let a = create_run_dir(&d.path().join("m")).await.unwrap();
+        let b = create_run_dir(&d.path().join("m")).await.unwrap();
+        assert_ne!(a, b);
+        for p in [&a, &b] {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            assert!(
+                name.starts_with("run_") && name.len() == "run_20250101_120000".len(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn resume_counts_only_complete_matching_results() {
+        let d = tempfile::tempdir().unwrap();
+        let grid =
+            GridSpec::from_flags(&[2], &[], &[], &[4096], &["max-num-seqs=8".into()]).unwrap();
+        let with_extra = &grid.expand()[0];
+        let plain = ServeConfig {
+            extra: Default::default(),
+            ..with_extra.clone()
+        };
+        let mk = |name: &str, results: bool, status: Option<StatusRecord>| {
+            let dir = d.path().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            if results {
+                std::fs::write(dir.join(RESULTS_FILE), RESULTS).unwrap();
+            }
+            if let Some(s) = status {
+                s.write(&dir).unwrap();
+            }
+        };
+        mk("run_1", true, Some(record(with_extra, Status::Complete)));
+        mk("run_2", true, Some(record(with_extra, Status::Interrupted)));
+        mk("run_3", false, Some(record(with_extra, Status::Complete))); // results missing
+        mk("run_4", true, None); // written by `modelbench run`: counts for the plain config
+        mk("run_5", true, Some(record(with_extra, Status::Failed)));
+        mk("notarun", true, Some(record(with_extra, Status::Complete)));
+        let done = complete_results(d.path());
+        assert_eq!(count_complete(&done, with_extra), 1);
+        assert_eq!(count_complete(&done, &plain), 1);
+        std::fs::write(
+            d.path().join("run_4").join(RESULTS_FILE),
+            RESULTS.replace("\"model_name\"", "\"interrupted\": true, \"model_name\""),
+        )
+        .unwrap();
+        assert_eq!(count_complete(&complete_results(d.path()), &plain), 0);
+    }
+
+    #[test]
+    fn failed_results_are_set_aside_and_status_round_trips() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(set_aside_results(d.path()), None);
+        std::fs::write(d.path().join(RESULTS_FILE), RESULTS).unwrap();
+        assert_eq!(
+            set_aside_results(d.path()).as_deref(),
+            Some(FAILED_RESULTS_FILE)
+        );
+        assert!(!d.path().join(RESULTS_FILE).exists());
+        let cfg = &GridSpec::from_flags(&[], &[], &[], &[], &[])
+            .unwrap()
+            .expand()[0];
+        let mut r = record(cfg, Status::Failed);
+        r.reason = Some("CUDA out of memory".into());
+        r.write(d.path()).unwrap();
+        assert_eq!(StatusRecord::read(d.path()), Some(r));
+        let leftovers: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+}
