@@ -9,7 +9,10 @@
 #    `modelbench run` (random dataset, the model's tokenizer, --ignore-eos), scrape /metrics again,
 #    stop the server, then check the results (scripts/e2e/check_run.py).
 # 3. `modelbench compare --all-configs --combined` on the two results; charts must exist.
-# 4. No vLLM process started here may survive (checked through an environment tag they inherit).
+# 4. For each model, `modelbench sweep` over max-num-batched-tokens {1024, 2048} x max-num-seqs
+#    {4, 8} (four `vllm serve` starts per model), checked by scripts/e2e/check_sweep.py; then
+#    `modelbench compare --all-configs --combined` on the two sweeps.
+# 5. No vLLM process started here may survive (checked through an environment tag they inherit).
 # Every check prints PASS/FAIL/SKIP; the last line is `e2e: N passed, N failed, N skipped`.
 # Exit status: 0 when nothing failed (skips included), 1 otherwise, 130 when interrupted.
 #
@@ -37,6 +40,14 @@ CONCURRENCY=4
 MNBT=2048 # --max-num-batched-tokens given to vllm serve and recorded by modelbench run
 SERVE_FLAGS=(--max-model-len 1024 --dtype bfloat16 --enforce-eager --max-num-batched-tokens "$MNBT")
 STARTUP_TIMEOUT=${MODELBENCH_E2E_STARTUP_TIMEOUT:-600}
+# The sweep: two max_num_batched_tokens values times two max-num-seqs values per model, each with
+# a short benchmark (the point is the server lifecycle, not the numbers).
+SWEEP_MNBT=1024,2048
+SWEEP_MAX_NUM_SEQS=4,8
+SWEEP_CONFIGS=1024:4,1024:8,2048:4,2048:8
+SWEEP_INPUT_LEN=64
+SWEEP_OUTPUT_LEN=32
+SWEEP_NUM_PROMPTS=16
 
 WORK=${MODELBENCH_E2E_WORK:-$(mktemp -d /tmp/modelbench-e2e.XXXXXX)}
 mkdir -p "$WORK"
@@ -59,6 +70,8 @@ if [ "$setup_rc" -eq "$SETUP_UNREACHABLE" ]; then
   else
     for step in "${TINY_MODELS[@]}"; do skip "run against vLLM serving ${step%% *}: vLLM not installed"; done
     skip "compare the two tiny models: vLLM not installed"
+    for step in "${TINY_MODELS[@]}"; do skip "sweep ${step%% *} with vllm serve: vLLM not installed"; done
+    skip "compare the two sweeps: vLLM not installed"
   fi
   exit
 elif [ "$setup_rc" -ne 0 ]; then
@@ -129,5 +142,39 @@ timing "compare" "$t0"
 check "compare exits 0 (exit $rc)" test "$rc" -eq 0
 check_charts "compare" "$PLOTS"
 
-# --- 4. and on exit: no vLLM process left, the summary line -----------------------------------
+# --- 4. sweep ---------------------------------------------------------------------------------
+SWEEP_BASE="$WORK/sweep"
+sweep_model() {
+  local name=$1 port t0 rc leaks
+  port=$(free_port)
+  t0=$(now)
+  STARTED_ANY=1
+  run_bg "$WORK/$name.sweep.log" env MODELBENCH_E2E_TAG="$E2E_TAG" timeout 3600 "$MODELBENCH" sweep \
+    --model "$name" --serve-model "$MODELS_DIR/$name" --serve-cmd "$VLLM_VENV/bin/vllm serve" \
+    --max-num-batched-tokens "$SWEEP_MNBT" --serve-arg "max-num-seqs=$SWEEP_MAX_NUM_SEQS" \
+    --serve-extra "--max-model-len 1024 --dtype bfloat16 --enforce-eager" --port "$port" \
+    --startup-timeout "$STARTUP_TIMEOUT" --dataset random --input-len "$SWEEP_INPUT_LEN" \
+    --output-len "$SWEEP_OUTPUT_LEN" --num-prompts "$SWEEP_NUM_PROMPTS" --concurrency 4 \
+    --tokenizer "$MODELS_DIR/$name" --ignore-eos --seed 1 --output-dir "$SWEEP_BASE"
+  rc=$?
+  timing "$name: modelbench sweep (4 configurations)" "$t0"
+  check "$name: sweep exits 0 (exit $rc)" test "$rc" -eq 0
+  leaks=$(tagged_pids | tr '\n' ' ')
+  check "$name: no vLLM process left after the sweep${leaks:+ (left: $leaks)}" test -z "$leaks"
+  count_checks "$name sweep" "$VLLM_VENV/bin/python" "$HERE/e2e/check_sweep.py" "$SWEEP_BASE/$name" \
+    "$SWEEP_OUTPUT_LEN" "$SWEEP_NUM_PROMPTS" "$SWEEP_CONFIGS"
+}
+
+t_sweep=$(now)
+for name in "${MODEL_NAMES[@]}"; do sweep_model "$name"; done
+t0=$(now)
+run_bg "$WORK/compare-sweep.log" timeout 300 "$MODELBENCH" compare --model1 "${MODEL_NAMES[0]}" \
+  --model2 "${MODEL_NAMES[1]}" --base-dir "$SWEEP_BASE" --output-dir "$WORK/sweep-plots" --all-configs --combined
+rc=$?
+timing "compare the sweeps" "$t0"
+check "compare the sweeps exits 0 (exit $rc)" test "$rc" -eq 0
+check_charts "compare the sweeps" "$WORK/sweep-plots"
+timing "sweep step in total (both sweeps and their compare)" "$t_sweep"
+
+# --- 5. and on exit: no vLLM process left, the summary line -----------------------------------
 exit
