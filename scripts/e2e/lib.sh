@@ -145,7 +145,7 @@ run_bg() {
   echo "+ $*"
   "$@" >"$log" 2>&1 </dev/null &
   CHILD_PID=$!
-  tail -n +1 -f --pid="$CHILD_PID" "$log" 2>/dev/null | sed 's/^/  | /' &
+  tail -n +1 -f --pid="$CHILD_PID" "$log" 2>/dev/null | sed -u 's/^/  | /' &
   local tail_pid=$!
   wait "$CHILD_PID"
   rc=$?
