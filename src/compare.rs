@@ -82,6 +82,27 @@ pub struct Comparison {
     pub only_model1: Vec<ConfigKey>,
     /// Full configuration keys only model 2 has (not plotted).
     pub only_model2: Vec<ConfigKey>,
+    /// Compared configurations whose runs differ in other recorded server settings (e.g. a
+    /// sweep's `max_num_seqs`) and are therefore averaged although they are not true repeats:
+    /// (model, key, the distinct settings).
+    pub mixed: Vec<(String, ConfigKey, Vec<String>)>,
+}
+
+/// The distinct `other_config` values of a group, when there is more than one.
+fn mixed_settings(runs: &[&RunSummary]) -> Option<Vec<String>> {
+    let distinct: BTreeSet<&str> = runs.iter().map(|r| r.other_config.as_str()).collect();
+    (distinct.len() > 1).then(|| {
+        distinct
+            .into_iter()
+            .map(|s| {
+                if s.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    s.to_owned()
+                }
+            })
+            .collect()
+    })
 }
 
 fn group(runs: &[RunSummary]) -> BTreeMap<ConfigKey, Vec<&RunSummary>> {
@@ -126,12 +147,21 @@ pub fn compare(m1: &ModelRuns, m2: &ModelRuns, only: Option<Parallelism>) -> Com
                 .collect(),
         })
         .collect();
+    let mut mixed = Vec::new();
+    for k in k1.intersection(&k2) {
+        for (m, g) in [(m1, &g1), (m2, &g2)] {
+            if let Some(v) = mixed_settings(&g[k]) {
+                mixed.push((m.display_name().to_owned(), *k, v));
+            }
+        }
+    }
     Comparison {
         model1: m1.display_name().to_owned(),
         model2: m2.display_name().to_owned(),
         configs,
         only_model1: k1.difference(&k2).copied().collect(),
         only_model2: k2.difference(&k1).copied().collect(),
+        mixed,
     }
 }
 
@@ -151,8 +181,34 @@ mod tests {
                 par: Parallelism { tp, dp: 1, pp: 1 },
                 max_num_batched_tokens: Some(mnbt),
             },
+            other_config: String::new(),
             values,
         }
+    }
+
+    #[test]
+    fn runs_differing_in_other_settings_are_flagged() {
+        let mut a = run(1, 4096, Some(1.0));
+        let mut b = run(1, 4096, Some(2.0));
+        a.other_config = "max_num_seqs=4".into();
+        b.other_config = "max_num_seqs=8".into();
+        let m1 = ModelRuns {
+            folder_name: "a".into(),
+            runs: vec![a, b],
+            ..Default::default()
+        };
+        let m2 = ModelRuns {
+            folder_name: "b".into(),
+            runs: vec![run(1, 4096, Some(1.0))],
+            ..Default::default()
+        };
+        let c = compare(&m1, &m2, None);
+        assert_eq!(c.mixed.len(), 1);
+        assert_eq!(c.mixed[0].0, "a");
+        assert_eq!(
+            c.mixed[0].2,
+            vec!["max_num_seqs=4".to_owned(), "max_num_seqs=8".to_owned()]
+        );
     }
 
     #[test]

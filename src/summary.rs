@@ -171,6 +171,7 @@ mod tests {
                 par: Parallelism { tp, dp, pp: 1 },
                 max_num_batched_tokens: Some(mnbt),
             },
+            other_config: String::new(),
             values,
         }
     }

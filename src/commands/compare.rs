@@ -164,6 +164,13 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
         );
     }
 
+    for (model, key, settings) in &cmp.mixed {
+        eprintln!(
+            "warning: {model} at {key}: runs differ in other server settings ({}); they are averaged as repeats",
+            settings.join(" | ")
+        );
+    }
+
     std::fs::create_dir_all(&a.output_dir)
         .with_context(|| format!("cannot create --output-dir {}", a.output_dir.display()))?;
     let labels = ChartLabels {

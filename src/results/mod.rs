@@ -83,6 +83,10 @@ pub struct RunSummary {
     /// `benchmark_config.model_name` (or config.json's `model`), when recorded.
     pub model_name: Option<String>,
     pub config: ConfigKey,
+    /// Other server settings recorded in `benchmark_config` (e.g. a sweep's `max_num_seqs`),
+    /// as sorted `key=value` pairs joined by `, `; empty when there are none. Runs that share a
+    /// [`ConfigKey`] but differ here are not true repeats (`compare` warns about them).
+    pub other_config: String,
     pub values: MetricValues,
 }
 

@@ -23,6 +23,15 @@ pub const CONFIG_FILE: &str = "config.json";
 /// parsed from a buffered stream so memory stays flat.
 const IN_MEMORY_LIMIT: u64 = 32 * 1024 * 1024;
 
+/// `benchmark_config` fields that make up the model name and the [`ConfigKey`].
+const CONFIG_KEY_FIELDS: [&str; 5] = [
+    "model_name",
+    "tensor_parallel_size",
+    "data_parallel_size",
+    "pipeline_parallel_size",
+    "max_num_batched_tokens",
+];
+
 /// Why a run folder cannot be used. Printed after the run folder's path.
 #[derive(Debug, thiserror::Error)]
 pub enum RunReadError {
@@ -248,10 +257,20 @@ pub fn read_run(dir: &Path) -> Result<RunSummary, RunReadError> {
         .and_then(Value::as_str)
         .or_else(|| cfg.get("model").and_then(Value::as_str))
         .map(str::to_owned);
+    let other_config = bc
+        .iter()
+        .filter(|(k, _)| !CONFIG_KEY_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}={s}"),
+            v => format!("{k}={v}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     Ok(RunSummary {
         dir: dir.to_path_buf(),
         model_name,
         config,
+        other_config,
         values,
     })
 }
