@@ -113,6 +113,21 @@ fn sweep(base: &Path) {
     .unwrap();
 }
 
+/// `modelbench compare --model1 M1 --model2 M2 --base-dir B --output-dir O`.
+fn compare_models(m1: &str, m2: &str, base: &str, out: &str) -> (i32, String, String) {
+    modelbench(&[
+        "compare",
+        "--model1",
+        m1,
+        "--model2",
+        m2,
+        "--base-dir",
+        base,
+        "--output-dir",
+        out,
+    ])
+}
+
 fn csv_rows(path: &Path) -> Vec<Vec<String>> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -368,17 +383,7 @@ fn compare_model_names_and_missing_inputs() {
     let o = tmp.path().join("o");
     let o = o.to_str().unwrap();
 
-    let (code, _, stderr) = modelbench(&[
-        "compare",
-        "--model1",
-        "Nope",
-        "--model2",
-        "ModelA-AWQ",
-        "--base-dir",
-        b,
-        "--output-dir",
-        o,
-    ]);
+    let (code, _, stderr) = compare_models("Nope", "ModelA-AWQ", b, o);
     assert_ne!(code, 0);
     assert!(
         stderr.contains("--model1 Nope")
@@ -386,17 +391,7 @@ fn compare_model_names_and_missing_inputs() {
         "{stderr}"
     );
 
-    let (code, _, stderr) = modelbench(&[
-        "compare",
-        "--model1",
-        "ModelA",
-        "--model2",
-        "ModelA-AWQ",
-        "--base-dir",
-        b,
-        "--output-dir",
-        o,
-    ]);
+    let (code, _, stderr) = compare_models("ModelA", "ModelA-AWQ", b, o);
     assert_ne!(code, 0);
     assert!(
         stderr.contains("matches several model folders")
