@@ -10,7 +10,9 @@ use tokio::sync::watch;
 
 use crate::cli::RunArgs;
 use crate::results::{ConfigKey, Parallelism};
-use crate::runner::{masked_command_line, run_to_folder, BenchSettings, RunMeta, INTERRUPT_GRACE};
+use crate::runner::{
+    self, masked_command_line, run_to_folder, BenchSettings, RunMeta, INTERRUPT_GRACE,
+};
 
 /// Turns Ctrl-C / SIGTERM into the stop signal; a second Ctrl-C exits at once.
 async fn watch_signals(tx: watch::Sender<bool>) {
@@ -65,10 +67,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         command_line: masked_command_line(&argv),
         run_dir: None,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = runner::runtime(settings.read_coalesce).context("cannot start the async runtime")?;
     let report = rt.block_on(async {
         let (tx, rx) = watch::channel(false);
         let signals = tokio::spawn(watch_signals(tx));

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 
 use crate::cli::SweepArgs;
 use crate::results::discover::model_folder_name;
-use crate::runner::{masked_command_line, BenchSettings};
+use crate::runner::{self, masked_command_line, BenchSettings};
 use crate::sweep::command::ServeTemplate;
 use crate::sweep::driver::{run_plan, SweepSettings};
 use crate::sweep::grid::GridSpec;
@@ -109,10 +109,8 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
         command_line,
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime =
+        runner::runtime(settings.bench.read_coalesce).context("cannot start the async runtime")?;
     if !become_subreaper() {
         eprintln!(
             "note: cannot become a child subreaper; orphaned server workers are reaped by init"

@@ -1,7 +1,7 @@
 //! One benchmark from start to finish: validated settings → workload → client → records →
 //! stats → a run folder. Shared by `modelbench run` and `modelbench sweep`.
 //!
-//! CONTRACT (used by `sweep`; keep them): [`BenchSettings::from_args`], [`RunMeta`],
+//! CONTRACT (used by `sweep`; keep them): [`runtime`], [`BenchSettings::from_args`], [`RunMeta`],
 //! [`RunReport`], [`run_to_folder`].
 //!
 //! - [`settings`]: flag validation; [`bench`]: the steps of a run; [`load`]: closed/open loop
@@ -28,6 +28,21 @@ use crate::results::ConfigKey;
 use crate::stats::RunStats;
 use crate::workload::WorkloadError;
 use load::PhaseOutcome;
+
+/// The async runtime a benchmark runs on: one thread for every stream, with read coalescing
+/// (see [`crate::client::coalesce`]) for the given window.
+///
+/// One thread, because coalescing works by that thread not waiting in `epoll_wait` for a
+/// moment: with a second worker, the kernel would wake that one for every segment instead.
+/// One core reads a few hundred thousand tokens per second (docs/performance-client.md), far
+/// beyond what a server streams; CPU-heavy steps (building the workload) run on the blocking
+/// pool, off this thread.
+pub fn runtime(read_coalesce: Duration) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_current_thread();
+    b.enable_all();
+    crate::client::coalesce::install(&mut b, read_coalesce);
+    b.build()
+}
 
 /// Seconds in-flight requests get to finish after an interruption.
 pub const INTERRUPT_GRACE: Duration = Duration::from_secs(5);

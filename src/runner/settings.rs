@@ -57,6 +57,8 @@ pub struct BenchSettings {
     pub api_key: Option<String>,
     pub timeout: Duration,
     pub save_text: bool,
+    /// Read-coalescing window (the timestamp resolution of fast streams).
+    pub read_coalesce: Duration,
     pub labels: BTreeMap<String, String>,
     pub output_dir: PathBuf,
 }
@@ -66,6 +68,19 @@ fn invalid(flag: &'static str, message: impl Into<String>) -> SettingsError {
         flag,
         message: message.into(),
     }
+}
+
+/// Longest accepted read-coalescing window: beyond it, batching would blur real inter-token gaps.
+const MAX_READ_COALESCE_US: u64 = 5_000;
+
+fn read_coalesce(us: u64) -> Result<Duration, SettingsError> {
+    if us > MAX_READ_COALESCE_US {
+        return Err(invalid(
+            "--read-coalesce-us",
+            format!("{us} is above the {MAX_READ_COALESCE_US} µs maximum (it is the timestamp resolution of fast streams)"),
+        ));
+    }
+    Ok(Duration::from_micros(us))
 }
 
 fn workload_source(a: &BenchArgs) -> Result<WorkloadSource, SettingsError> {
@@ -280,6 +295,7 @@ impl BenchSettings {
             api_key: a.api_key.clone().filter(|k| !k.is_empty()),
             timeout: Duration::from_secs_f64(a.timeout),
             save_text: a.save_text,
+            read_coalesce: read_coalesce(a.read_coalesce_us)?,
             labels: labels(a)?,
             output_dir: a.output_dir.clone(),
         })
@@ -340,6 +356,7 @@ impl BenchSettings {
             "timeout": self.timeout.as_secs_f64(),
             "extra_body": Value::Object(self.body.extra.clone()),
             "save_text": self.save_text,
+            "read_coalesce_us": self.read_coalesce.as_micros() as u64,
             "labels": self.labels,
             "output_dir": self.output_dir.display().to_string(),
         });
@@ -383,6 +400,12 @@ mod tests {
         let s = BenchSettings::from_args(&args(&["--prompts-file", "p.txt"])).unwrap();
         assert_eq!(s.load, LoadMode::Closed { concurrency: 8 });
         assert!(s.body.extra.is_empty());
+        assert_eq!(s.read_coalesce, Duration::from_micros(250));
+        assert_eq!(s.to_config_json()["read_coalesce_us"], 250);
+        let s =
+            BenchSettings::from_args(&args(&["--prompts-file", "p", "--read-coalesce-us", "0"]))
+                .unwrap();
+        assert!(s.read_coalesce.is_zero());
         let s = BenchSettings::from_args(&args(&[
             "--dataset",
             "random",
@@ -442,6 +465,8 @@ mod tests {
         assert!(err(&["--trace", "t", "--request-rate", "2"]).starts_with("--request-rate"));
         assert!(err(&["--prompts-file", "p", "--top-p", "0"]).starts_with("--top-p"));
         assert!(err(&["--prompts-file", "p", "--timeout", "0"]).starts_with("--timeout"));
+        assert!(err(&["--prompts-file", "p", "--read-coalesce-us", "5001"])
+            .starts_with("--read-coalesce-us"));
         assert!(err(&["--prompts-file", "p", "--extra-body", "[1]"]).starts_with("--extra-body"));
         assert!(
             err(&["--prompts-file", "p", "--extra-body", "{\"stream\": false}"])
