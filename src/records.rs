@@ -162,6 +162,10 @@ pub struct RequestRecord {
     pub chunk_tokens: Option<Vec<u32>>,
     pub input_tokens: Option<u64>,
     pub input_source: TokenSource,
+    /// The prompt length the workload asked for (tokenizer-built completions prompts only:
+    /// chat prompts get the server's template tokens on top), to check against the server's
+    /// count.
+    pub requested_input_tokens: Option<u64>,
     pub output_tokens: u64,
     pub output_source: TokenSource,
     pub outcome: Outcome,
@@ -235,6 +239,7 @@ mod tests {
             chunk_tokens: None,
             input_tokens: Some(10),
             input_source: TokenSource::Usage,
+            requested_input_tokens: None,
             output_tokens: 4,
             output_source: TokenSource::Usage,
             outcome: Outcome::Ok,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::records::{Outcome, RequestRecord};
+use crate::records::{Outcome, RequestRecord, TokenSource};
 
 /// Percentile `q` (0–100) of `sorted` (ascending, finite) with linear interpolation between
 /// the two closest ranks, exactly as numpy's default: rank = q/100 · (n − 1).
@@ -158,6 +158,10 @@ pub struct RunStats {
     /// How many successful requests took their input / output counts from each source.
     pub input_sources: BTreeMap<&'static str, usize>,
     pub output_sources: BTreeMap<&'static str, usize>,
+    /// Successful requests whose prompt the server counted differently from the length the
+    /// workload built it to (only where both are known), and the largest difference.
+    pub prompt_length_mismatches: usize,
+    pub prompt_length_max_diff: u64,
 }
 
 impl RunStats {
@@ -188,6 +192,14 @@ impl RunStats {
             s.total_input_tokens += r.input_tokens.unwrap_or(0);
             s.total_output_tokens += r.output_tokens;
             *s.input_sources.entry(r.input_source.as_str()).or_default() += 1;
+            if let (TokenSource::Usage, Some(got), Some(want)) =
+                (r.input_source, r.input_tokens, r.requested_input_tokens)
+            {
+                if got != want {
+                    s.prompt_length_mismatches += 1;
+                    s.prompt_length_max_diff = s.prompt_length_max_diff.max(got.abs_diff(want));
+                }
+            }
             *s.output_sources
                 .entry(r.output_source.as_str())
                 .or_default() += 1;
@@ -282,6 +294,7 @@ mod tests {
                 chunk_tokens: None,
                 input_tokens: Some(10),
                 input_source: TokenSource::Usage,
+                requested_input_tokens: None,
                 output_tokens: 3,
                 output_source: TokenSource::Chunks,
                 outcome,

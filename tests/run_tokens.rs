@@ -7,7 +7,7 @@ mod mock_openai;
 mod run_support;
 
 use mock_openai::{MockConfig, MockServer};
-use run_support::{modelbench, plain_prompts, run, run_prompts};
+use run_support::{modelbench, plain_prompts, prompts, run, run_prompts};
 
 #[test]
 fn usage_counts_win_and_chunk_counts_are_the_fallback() {
@@ -177,6 +177,40 @@ fn tokenizer_counts_without_usage_and_exact_random_lengths() {
             (Some(24), Some("usage"))
         );
     }
+    assert_eq!(r.summary()["prompt_length_mismatches"], 0);
+    assert!(!r.stdout().contains("Warning"), "{}", r.stdout());
+}
+
+#[test]
+fn a_server_counting_prompts_differently_from_the_tokenizer_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    write_word_tokenizer(dir.path());
+    // The tokenizer splits punctuation off ("alpha," is 2 tokens); the mock counts
+    // whitespace-separated words: the first two prompts disagree, by 1 and by 2 tokens.
+    let p = prompts(
+        dir.path(),
+        &["alpha, beta", "alpha, beta, gamma", "alpha beta gamma"],
+    );
+    let mock = MockServer::start(MockConfig::default());
+    let r = run(
+        &mock.base_url(),
+        &dir.path().join("out"),
+        &[
+            "--prompts-file",
+            p.to_str().unwrap(),
+            "--max-tokens",
+            "2",
+            "--tokenizer",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert_eq!(r.summary()["prompt_length_mismatches"], 2);
+    let out = r.stdout();
+    assert!(
+        out.contains("Warning:") && out.contains("2 requests") && out.contains("up to 2 tokens"),
+        "{out}"
+    );
 }
 
 #[test]

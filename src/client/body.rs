@@ -41,6 +41,11 @@ pub struct BodyTemplate {
 }
 
 impl BodyTemplate {
+    /// Requests go to `/v1/completions` (the prompt is sent as is, no chat template).
+    pub fn is_completions(&self) -> bool {
+        self.endpoint == Endpoint::Completions
+    }
+
     pub fn new(o: &BodyOptions) -> BodyTemplate {
         BodyTemplate {
             endpoint: o.endpoint,

@@ -147,6 +147,7 @@ pub fn stats_json(s: &RunStats, extra_summary: &Ordered) -> Ordered {
     src.insert("input".into(), counts(&s.input_sources));
     src.insert("output".into(), counts(&s.output_sources));
     summary.push("token_count_source", Value::Object(src));
+    summary.push("prompt_length_mismatches", s.prompt_length_mismatches);
     summary.push_object(
         "tokens_per_chunk",
         group_json("tokens_per_chunk", s.tokens_per_chunk.as_ref()),

@@ -91,6 +91,7 @@ fn cancelled(index: usize, request_id: String, scheduled: Instant) -> RequestRec
         chunk_tokens: None,
         input_tokens: None,
         input_source: TokenSource::Estimate,
+        requested_input_tokens: None,
         output_tokens: 0,
         output_source: TokenSource::Chunks,
         outcome: Outcome::Cancelled,

@@ -115,6 +115,15 @@ pub fn summary_text(s: &RunStats, c: &SummaryContext<'_>) -> String {
             num(d.max, 0)
         );
     }
+    if s.prompt_length_mismatches > 0 {
+        let _ = writeln!(
+            o,
+            "{:<32}{} requests: the server counted a prompt length other than the one built (by up to {} tokens)",
+            "Warning:",
+            s.prompt_length_mismatches,
+            s.prompt_length_max_diff
+        );
+    }
     if let Some(a) = c.approximate {
         let _ = writeln!(o, "{:<32}{a}", "Note:");
     }

@@ -24,6 +24,9 @@ pub struct TokenizerHandle {
     sampleable: Vec<u32>,
     /// Tokens the tokenizer adds around any input (BOS, EOS, …).
     added_per_input: usize,
+    /// "Word" tokens (a space then letters) with their text, when any concatenation of them is
+    /// known to re-encode to exactly the same ids (see [`word_tokens`]); empty otherwise.
+    words: Vec<String>,
 }
 
 impl std::fmt::Debug for TokenizerHandle {
@@ -85,12 +88,19 @@ impl TokenizerHandle {
             .encode("", true)
             .map(|e| e.len())
             .map_err(|e| err(e.to_string()))?;
+        let words = word_tokens(&tok, &sampleable);
         Ok(TokenizerHandle {
             tok,
             path: file,
             sampleable,
             added_per_input,
+            words,
         })
+    }
+
+    /// Whether exact-length prompts are built from word tokens without a round trip.
+    pub fn has_word_fast_path(&self) -> bool {
+        !self.words.is_empty()
     }
 
     /// Tokens of `text`; `with_special` adds what the tokenizer adds around an input (as a
@@ -107,6 +117,13 @@ impl TokenizerHandle {
     /// reached and `false` when the round trip did not converge.
     pub fn exact_prompt(&self, len: usize, rng: &mut StdRng) -> (String, usize, bool) {
         let target = len.saturating_sub(self.added_per_input).max(1);
+        if !self.words.is_empty() {
+            let mut text = String::with_capacity(target * 8);
+            for _ in 0..target {
+                text.push_str(&self.words[rng.random_range(0..self.words.len())]);
+            }
+            return (text, target + self.added_per_input, true);
+        }
         let mut ids: Vec<u32> = (0..target).map(|_| self.random_id(rng)).collect();
         let mut best: Option<(String, usize)> = None;
         for _ in 0..MAX_ROUNDS {
@@ -142,6 +159,51 @@ impl TokenizerHandle {
     }
 }
 
+/// Word tokens checked at load: at least this many, or no fast path.
+const MIN_WORDS: usize = 64;
+/// Word tokens concatenated in the load-time check.
+const WORD_CHECK_TOKENS: usize = 2048;
+
+/// The texts of the "word" tokens — a space followed by letters only — when concatenations of
+/// them are verified to re-encode to the same ids; empty when the check fails.
+///
+/// Why this holds: the pre-tokenizers of byte-level BPE models (GPT-2, Llama 3, Qwen, …) split
+/// text into pieces before the vocabulary is applied, and a space followed by letters is one
+/// piece, cut at the next space. A word token that re-encodes to itself alone (the `sampleable`
+/// filter) therefore re-encodes to itself inside any sequence of such tokens, so a prompt of N
+/// of them is exactly N tokens without encoding it. Tokenizers that do not split that way
+/// (e.g. SentencePiece with a prefix space) fail the check below — a long random concatenation
+/// must come back id for id — and keep the decode-encode-adjust loop. Every request's prompt
+/// length is also compared with the server's own count after the run (`prompt_length_mismatches`).
+fn word_tokens(tok: &tokenizers::Tokenizer, sampleable: &[u32]) -> Vec<String> {
+    let words: Vec<(u32, String)> = sampleable
+        .iter()
+        .filter_map(|&id| {
+            let text = tok.decode(&[id], false).ok()?;
+            let rest = text.strip_prefix(' ')?;
+            (!rest.is_empty() && rest.chars().all(char::is_alphabetic)).then_some((id, text))
+        })
+        .collect();
+    if words.len() < MIN_WORDS {
+        return Vec::new();
+    }
+    // A deterministic pseudo-random sequence covering every word several times.
+    let mut rng = <StdRng as rand::SeedableRng>::seed_from_u64(0x5eed);
+    let seq: Vec<usize> = (0..WORD_CHECK_TOKENS.max(2 * words.len()))
+        .map(|_| rng.random_range(0..words.len()))
+        .collect();
+    let text: String = seq.iter().map(|&i| words[i].1.as_str()).collect();
+    let ok = tok.encode_fast(text.as_str(), false).is_ok_and(|e| {
+        e.get_ids().len() == seq.len()
+            && e.get_ids().iter().zip(&seq).all(|(a, &i)| *a == words[i].0)
+    });
+    if ok {
+        words.into_iter().map(|(_, t)| t).collect()
+    } else {
+        Vec::new()
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -155,16 +217,40 @@ pub(crate) mod tests {
     /// Trains a small byte-level BPE tokenizer (with a BOS token added to every input) and
     /// writes it as tokenizer.json into `dir`.
     pub(crate) fn write_test_tokenizer(dir: &Path) -> PathBuf {
+        let text = "The quick brown fox jumps over the lazy dog. Benchmarks measure latency and throughput; \
+                    servers stream tokens, one chunk at a time. Ünïcödé wörds and numbers 12345 appear too.\n"
+            .repeat(50);
+        train_tokenizer(dir, &text, 400)
+    }
+
+    /// A tokenizer with hundreds of whole-word tokens (syllable words, each frequent), so the
+    /// word-token fast path applies.
+    pub(crate) fn write_wordy_tokenizer(dir: &Path) -> PathBuf {
+        let syllables = [
+            "ka", "lo", "mi", "ten", "sar", "vo", "pel", "dun", "ri", "bas",
+        ];
+        let mut text = String::new();
+        for _ in 0..30 {
+            for a in syllables {
+                for b in syllables {
+                    text.push_str(&format!(" {a}{b}"));
+                }
+                text.push_str(", and 42.\n");
+            }
+        }
+        train_tokenizer(dir, &text, 600)
+    }
+
+    /// Trains a byte-level BPE tokenizer (BOS added to every input) on `text`; writes
+    /// tokenizer.json into `dir`.
+    fn train_tokenizer(dir: &Path, text: &str, vocab: usize) -> PathBuf {
         use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDec;
         use tokenizers::pre_tokenizers::byte_level::ByteLevel;
         use tokenizers::processors::template::TemplateProcessing;
         let corpus = dir.join("corpus.txt");
-        let text = "The quick brown fox jumps over the lazy dog. Benchmarks measure latency and throughput; \
-                    servers stream tokens, one chunk at a time. Ünïcödé wörds and numbers 12345 appear too.\n"
-            .repeat(50);
         std::fs::write(&corpus, text).unwrap();
         let mut trainer = BpeTrainerBuilder::new()
-            .vocab_size(400)
+            .vocab_size(vocab)
             .min_frequency(1)
             .special_tokens(vec![AddedToken::from("<s>", true)])
             .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
@@ -207,6 +293,30 @@ pub(crate) mod tests {
             assert_eq!(n, len);
             assert_eq!(t.count(&text, true), len, "{text:?}");
         }
+    }
+
+    #[test]
+    fn exact_lengths_from_word_tokens() {
+        let d = tempfile::tempdir().unwrap();
+        write_wordy_tokenizer(d.path());
+        let t = TokenizerHandle::load(d.path()).unwrap();
+        assert!(t.has_word_fast_path(), "{} word tokens", t.words.len());
+        assert!(t.words.iter().all(|w| w.starts_with(' ') && w.len() > 1));
+        let mut rng = StdRng::seed_from_u64(3);
+        for len in [2, 3, 17, 64, 500] {
+            for _ in 0..20 {
+                let (text, n, exact) = t.exact_prompt(len, &mut rng);
+                assert!(exact);
+                assert_eq!(n, len);
+                assert_eq!(t.count(&text, true), len, "{text:?}");
+            }
+        }
+        // The small tokenizer has too few whole words: the round trip is used there.
+        let d = tempfile::tempdir().unwrap();
+        write_test_tokenizer(d.path());
+        assert!(!TokenizerHandle::load(d.path())
+            .unwrap()
+            .has_word_fast_path());
     }
 
     #[test]
