@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
-use super::chunk::StreamChunk;
+use super::chunk::{Shape, StreamChunk};
 use super::conn::{Conn, ConnectError};
 use super::http1::{self, BodyDecoder, Head, HttpError};
 use super::sse::SseParser;
@@ -39,6 +39,8 @@ struct StreamState {
     usage_completion: Option<u64>,
     text: Option<String>,
     done: bool,
+    /// The shape of the last content chunk (most chunks are read from it, not parsed).
+    shape: Shape,
 }
 
 impl StreamState {
@@ -50,7 +52,7 @@ impl StreamState {
             self.done = true;
             return Ok(());
         }
-        let chunk = StreamChunk::parse(data).map_err(|e| Failure {
+        let chunk = StreamChunk::parse_in(data, &mut self.shape).map_err(|e| Failure {
             kind: ErrorKind::MalformedSse,
             status: None,
             message: format!("invalid JSON in a data: payload ({e}): {}", excerpt(data)),
@@ -267,6 +269,7 @@ impl Client {
                 String::with_capacity((spec.max_tokens as usize * 4).min(MAX_TEXT_PREALLOC))
             }),
             done: false,
+            shape: Shape::default(),
         };
         let phase = AtomicU8::new(CONNECTING);
         let outcome = tokio::time::timeout_at(
@@ -339,6 +342,10 @@ impl Client {
             chunk_tokens,
             input_tokens: Some(input_tokens),
             input_source,
+            requested_input_tokens: spec
+                .prompt_tokens
+                .filter(|_| self.template.is_completions())
+                .map(u64::from),
             output_tokens,
             output_source,
             outcome: match result {
@@ -481,6 +488,7 @@ mod tests {
             usage_completion: None,
             text: Some(String::new()),
             done: false,
+            shape: Shape::default(),
         }
     }
 

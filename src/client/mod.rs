@@ -5,7 +5,9 @@
 //! - [`http1`]: HTTP/1.1 framing (request head, response head, chunked/length/close bodies);
 //! - [`conn`]: TCP connections and the keep-alive pool;
 //! - [`sse`]: server-sent-event framing;
-//! - [`chunk`]: the JSON of one streamed chunk (vLLM and llama.cpp shapes);
+//! - [`chunk`]: the JSON of one streamed chunk (vLLM and llama.cpp shapes), with a hand-written
+//!   fast path for the common shape (`chunk_scan`);
+//! - [`coalesce`]: read coalescing (the timestamp resolution of fast streams);
 //! - [`exchange`]: one request from send to last byte → a [`crate::records::RequestRecord`].
 //!
 //! Each request is driven by one task that reads its own socket and decodes, parses and
@@ -15,6 +17,8 @@
 
 pub mod body;
 pub mod chunk;
+mod chunk_scan;
+pub mod coalesce;
 pub mod conn;
 pub mod exchange;
 pub mod http1;
