@@ -18,9 +18,9 @@
 # Each client runs twice per concurrency, with N and 2N requests (N = max(4096, 2*concurrency)),
 # under /usr/bin/time. "CPU s / M tok" is the marginal cost, (cpu(2N) - cpu(N)) / (tokens(2N) -
 # tokens(N)), which removes the fixed start-up cost (imports, tokenizer loading) and keeps what
-# grows with the work; "steady" samples the client's CPU and the mock's completed-request count
+# grows with the work; "steady" samples the client's CPU and the mock's count of tokens written
 # every 50 ms (scripts/bench_sample_cpu.py) and divides the CPU used between 10 % and 90 % of the
-# requests by their tokens: start-up and the final report are left out whatever their jitter;
+# tokens by the tokens in between: start-up and the final report are left out whatever their jitter;
 # "tok/s" is the client's own output throughput for 2N requests.
 # Results: a markdown table on stdout and in $WORK/table.md.
 #

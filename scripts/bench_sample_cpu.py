@@ -2,10 +2,10 @@
 """Steady-state CPU per token of a benchmark client (used by bench-client-overhead.sh).
 
 Samples, every 50 ms, the client's CPU time (user + system, all threads: /proc/PID/stat) and the
-mock server's count of completed requests (/mock/stats), until the client exits. The steady
-cost is the CPU used between the samples where 10 % and 90 % of the requests had completed,
-divided by the tokens those requests carried: start-up (Python imports, tokenizer loading) and
-the final report are left out, whatever their jitter.
+mock server's count of output tokens written (/mock/stats), until the client exits. The steady
+cost is the CPU used between the samples where 10 % and 90 % of all tokens had been written,
+divided by the tokens written in between: start-up (Python imports, tokenizer loading) and the
+final report are left out, whatever their jitter.
 
 usage: bench_sample_cpu.py PARENT_PID URL REQUESTS TOKENS_PER_REQUEST OUT.json
 PARENT_PID is the /usr/bin/time process; the client is its child.
@@ -39,10 +39,10 @@ def cpu_s(pid):
         return None
 
 
-def completed():
+def tokens_sent():
     try:
         with urllib.request.urlopen(url + "/mock/stats", timeout=2) as r:
-            return json.load(r).get("completed")
+            return json.load(r).get("tokens")
     except (OSError, ValueError):
         return None
 
@@ -52,16 +52,19 @@ client = None
 while os.path.exists(f"/proc/{parent}"):
     client = client or child_of(parent)
     if client:
-        c, n = cpu_s(client), completed()
+        # CPU read right after the answer: a saturated mock can take a second to answer.
+        n = tokens_sent()
+        c = cpu_s(client)
         if c is not None and n is not None:
             samples.append((time.monotonic(), c, n))
     time.sleep(0.05)
 
 result = {"samples": len(samples), "steady_cpu_s_per_mtok": None}
-lo = next((s for s in samples if s[2] >= 0.1 * requests), None)
-hi = next((s for s in reversed(samples) if s[2] <= 0.9 * requests), None)
+total = requests * per_request
+lo = next((s for s in samples if s[2] >= 0.1 * total), None)
+hi = next((s for s in reversed(samples) if s[2] <= 0.9 * total), None)
 if lo and hi and hi[2] > lo[2]:
-    tokens = (hi[2] - lo[2]) * per_request
+    tokens = hi[2] - lo[2]
     result.update(
         steady_cpu_s_per_mtok=(hi[1] - lo[1]) / tokens * 1e6,
         steady_window_s=hi[0] - lo[0],

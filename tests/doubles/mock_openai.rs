@@ -131,6 +131,8 @@ pub struct MockStats {
     pub max_in_flight: AtomicI64,
     /// Streams that ended with `data: [DONE]`.
     pub completed: AtomicU64,
+    /// Output tokens written so far (content chunks), for the client-overhead benchmark.
+    pub tokens: AtomicU64,
     pub connections: AtomicU64,
     pub received: Mutex<Vec<Received>>,
 }
@@ -151,6 +153,7 @@ impl MockStats {
             "in_flight": self.in_flight.load(Ordering::SeqCst),
             "max_in_flight": self.max_in_flight.load(Ordering::SeqCst),
             "completed": self.completed.load(Ordering::SeqCst),
+            "tokens": self.tokens.load(Ordering::SeqCst),
             "connections": self.connections.load(Ordering::SeqCst),
         })
     }
@@ -612,6 +615,7 @@ async fn generate(
         if per_event_writes {
             flush(sock, &mut out).await?;
         }
+        stats.tokens.fetch_add(u64::from(n), Ordering::Relaxed);
         if a.fault == Some(Fault::Stall) {
             flush(sock, &mut out).await?;
             until_closed(sock).await;
