@@ -174,9 +174,9 @@ pub struct BenchArgs {
     /// Keep prompt and output text in individual_requests.
     #[arg(long)]
     pub save_text: bool,
-    /// Timestamp resolution in microseconds: a stream whose events arrive less than twice this
-    /// apart is read in batches, at most this long after the bytes arrived (far less CPU per
-    /// token); slower streams are read the moment bytes arrive. 0 reads every event at once.
+    /// Timestamp resolution in microseconds: while data arrives more often than every twice
+    /// this (over all streams), reads are batched and a timestamp is at most this late (far less
+    /// CPU per token); slower traffic is read the moment bytes arrive. 0: every event at once.
     #[arg(long, value_name = "MICROSECONDS", default_value_t = 250)]
     pub read_coalesce_us: u64,
     /// Free-form metadata recorded in the results (repeatable), e.g. `--label gpu=A100`.
