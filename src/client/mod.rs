@@ -12,8 +12,9 @@
 //!
 //! Each request is driven by one task that reads its own socket and decodes, parses and
 //! timestamps in place (plain HTTP/1.1, no proxy, `TCP_NODELAY`, connections kept alive and
-//! pooled up to the concurrency). Nothing on the per-chunk path locks or allocates in steady
-//! state.
+//! pooled up to the concurrency). All tasks run on one runtime thread, whose reads are coalesced
+//! while data arrives faster than the timestamp resolution ([`coalesce`]). Nothing on the
+//! per-chunk path locks or allocates in steady state.
 
 pub mod body;
 pub mod chunk;
