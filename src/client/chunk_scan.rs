@@ -328,7 +328,7 @@ pub fn scan(text: &str) -> Option<StreamChunk<'_>> {
 /// from its closing quote, and has between them a plain string body (no quote, backslash or
 /// control character; valid UTF-8) is the same JSON with only that string changed: its parse
 /// is the remembered one with the new text as content. Two byte comparisons and a short scan
-/// instead of a parse; anything else goes to [`scan`] (and serde).
+/// instead of a parse; anything else goes to `scan` (and serde).
 #[derive(Debug, Default)]
 pub struct Shape {
     bytes: Vec<u8>,
