@@ -172,6 +172,25 @@ pub struct RequestRecord {
     /// Prompt and generated text (only with `--save-text`).
     pub prompt: Option<String>,
     pub output: Option<String>,
+    /// Output text still to be counted with the tokenizer (no usage from the server): counted
+    /// by [`count_deferred_output`] once the run is over, never on the thread that reads the
+    /// streams; until then `output_tokens` is the chunk count.
+    pub uncounted_output: Option<String>,
+}
+
+/// Counts the output of the records that are waiting for the tokenizer (the server sent no
+/// usage), after the run: on the runtime's one thread during the run, a count would delay the
+/// reads (and the timestamps) of every other stream.
+pub fn count_deferred_output(
+    records: &mut [RequestRecord],
+    tokenizer: &crate::workload::TokenizerHandle,
+) {
+    for r in records {
+        if let Some(text) = r.uncounted_output.take() {
+            r.output_tokens = tokenizer.count(&text, false) as u64;
+            r.output_source = TokenSource::Tokenizer;
+        }
+    }
 }
 
 impl RequestRecord {
@@ -245,6 +264,7 @@ mod tests {
             outcome: Outcome::Ok,
             prompt: None,
             output: None,
+            uncounted_output: None,
         }
     }
 

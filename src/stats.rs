@@ -300,6 +300,7 @@ mod tests {
                 outcome,
                 prompt: None,
                 output: None,
+                uncounted_output: None,
             };
         let fail = Outcome::Failed(Failure {
             kind: ErrorKind::StreamCut,

@@ -314,11 +314,18 @@ impl Client {
         (end, done_at): (Instant, Instant),
         result: Result<(), Failure>,
     ) -> RequestRecord {
-        let (output_tokens, output_source) = match (st.usage_completion, &self.tokenizer, &st.text)
-        {
-            (Some(n), _, _) => (n, TokenSource::Usage),
-            (None, Some(t), Some(text)) => (t.count(text, false) as u64, TokenSource::Tokenizer),
-            _ => (u64::from(st.content_chunks), TokenSource::Chunks),
+        // Without usage, the tokenizer counts the text after the run (count_deferred_output);
+        // until then the chunk count stands in.
+        let (output_tokens, output_source) = match st.usage_completion {
+            Some(n) => (n, TokenSource::Usage),
+            None => (u64::from(st.content_chunks), TokenSource::Chunks),
+        };
+        let needs_count = st.usage_completion.is_none() && self.tokenizer.is_some();
+        let (output, uncounted_output) = match (self.save_text, needs_count) {
+            (true, true) => (st.text.clone(), st.text),
+            (true, false) => (st.text, None),
+            (false, true) => (None, st.text),
+            (false, false) => (None, None),
         };
         let (input_tokens, input_source) = match (st.usage_prompt, spec.prompt_tokens) {
             (Some(n), _) => (n, TokenSource::Usage),
@@ -353,7 +360,8 @@ impl Client {
                 Err(f) => Outcome::Failed(f),
             },
             prompt: self.save_text.then(|| spec.prompt.clone()),
-            output: if self.save_text { st.text } else { None },
+            output,
+            uncounted_output,
         }
     }
 }

@@ -158,6 +158,11 @@ impl Client {
         })
     }
 
+    /// The tokenizer counting output without usage.
+    pub fn tokenizer(&self) -> Option<&TokenizerHandle> {
+        self.tokenizer.as_deref()
+    }
+
     /// The URL requests are sent to.
     pub fn url(&self) -> &Url {
         &self.url

@@ -97,6 +97,7 @@ fn cancelled(index: usize, request_id: String, scheduled: Instant) -> RequestRec
         outcome: Outcome::Cancelled,
         prompt: None,
         output: None,
+        uncounted_output: None,
     }
 }
 

@@ -196,6 +196,10 @@ pub async fn run_to_folder(
         .await
     };
     measured.records.sort_by_key(|r| r.index);
+    if let Some(t) = client.tokenizer() {
+        // Every stream is over: counting now delays no timestamp.
+        crate::records::count_deferred_output(&mut measured.records, t);
+    }
     let (records, not_sent, interrupted) =
         (measured.records, measured.not_sent, measured.interrupted);
 
