@@ -99,8 +99,11 @@ fn startup_failures_are_recorded_and_the_sweep_goes_on() {
 
 #[test]
 fn a_taken_port_ends_the_sweep_with_one_clear_line() {
-    let sb = Sandbox::new();
-    let _holder = TcpListener::bind(("127.0.0.1", sb.port)).unwrap();
+    // Hold a port bound by the kernel (port 0), so no parallel test can take it between a
+    // "free port" probe and this bind.
+    let holder = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let mut sb = Sandbox::new();
+    sb.port = holder.local_addr().unwrap().port();
     let out = sb.run(&[]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
