@@ -206,6 +206,7 @@ fn a_server_counting_prompts_differently_from_the_tokenizer_is_reported() {
     );
     assert_eq!(r.code(), Some(0), "{}", r.stderr());
     assert_eq!(r.summary()["prompt_length_mismatches"], 2);
+    assert_eq!(r.summary()["prompt_length_max_diff"], 2);
     let out = r.stdout();
     assert!(
         out.contains("Warning:") && out.contains("2 requests") && out.contains("up to 2 tokens"),

@@ -148,6 +148,7 @@ pub fn stats_json(s: &RunStats, extra_summary: &Ordered) -> Ordered {
     src.insert("output".into(), counts(&s.output_sources));
     summary.push("token_count_source", Value::Object(src));
     summary.push("prompt_length_mismatches", s.prompt_length_mismatches);
+    summary.push("prompt_length_max_diff", s.prompt_length_max_diff);
     summary.push_object(
         "tokens_per_chunk",
         group_json("tokens_per_chunk", s.tokens_per_chunk.as_ref()),
