@@ -214,3 +214,56 @@ fn coalesced_reads_batch_fast_streams_without_losing_time() {
         "coalescing should read many 1 ms-apart events together with a 5 ms window: {zero} of {gaps} gaps are 0"
     );
 }
+
+/// Linux: reads carry the kernel's receive time of their bytes, so a read taken late (here after
+/// a 5 ms coalescing nap, with events arriving every ~1 ms) still timestamps each token when it
+/// arrived. The mock writes a stream's tokens at least 20 ms apart, so every gap is either ≥ 20 ms
+/// (minus the µs of loopback delivery) or 0 (two tokens of one stream in one read, on a very busy
+/// machine). Timestamps taken when the read returns would put many gaps in between: up to 5 ms
+/// short or long (measured: gaps from 15.3 ms).
+#[cfg(target_os = "linux")]
+#[test]
+fn coalesced_reads_keep_the_kernel_arrival_time() {
+    const GAP: f64 = 20.0;
+    let mock = MockServer::start(MockConfig {
+        ttft: Duration::from_millis(GAP as u64),
+        chunk_delay: Duration::from_millis(GAP as u64),
+        tokens: 24,
+        ..MockConfig::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_prompts(
+        &mock.base_url(),
+        dir.path(),
+        48,
+        &[
+            "--concurrency",
+            "24",
+            "--max-tokens",
+            "24",
+            "--read-coalesce-us",
+            "5000",
+        ],
+    );
+    assert_eq!(r.code(), Some(0), "stderr: {}", r.stderr());
+    assert_eq!(r.summary()["total_output_tokens"], 48 * 24);
+    let gaps: Vec<f64> = r
+        .requests()
+        .iter()
+        .flat_map(|req| req["token_latencies"].as_array().unwrap().clone())
+        .map(|v| v.as_f64().unwrap() * 1000.0)
+        .collect();
+    assert_eq!(gaps.len(), 48 * 23);
+    let between: Vec<f64> = gaps
+        .iter()
+        .copied()
+        .filter(|&g| g > 0.05 && g < GAP - 0.5)
+        .collect();
+    assert!(
+        between.is_empty(),
+        "{} of {} gaps are shorter than the mock's {GAP} ms and not 0: {:?}",
+        between.len(),
+        gaps.len(),
+        &between[..between.len().min(10)]
+    );
+}

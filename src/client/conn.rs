@@ -1,12 +1,17 @@
 //! Connections: TCP streams with their read buffer, and the pool of idle keep-alive connections
 //! (locked once when a request takes a connection and once when it gives it back, never per
 //! chunk).
+//!
+//! Every read is timestamped with when its bytes arrived. On Linux that is the kernel's receive
+//! timestamp of the last segment the read took (`SO_TIMESTAMPNS`, see [`rx_time`]): exact however
+//! late the read itself happens (read coalescing, a busy runtime). Elsewhere, or if the kernel
+//! declines, it is the moment the read returned.
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// Initial read buffer of a connection (grows only for very large response heads).
@@ -31,6 +36,11 @@ pub struct Conn {
     end: usize,
     /// Taken from the pool (it carried a request before).
     pub reused: bool,
+    /// The kernel timestamps this socket's received segments.
+    kernel_rx_time: bool,
+    /// When the bytes of the latest read arrived; never before the request they answer was
+    /// written.
+    arrived: Instant,
 }
 
 impl Conn {
@@ -41,12 +51,15 @@ impl Conn {
             match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => {
                     let _ = stream.set_nodelay(true);
+                    let kernel_rx_time = rx_time::enable(&stream);
                     return Ok(Conn {
                         stream,
                         buf: vec![0; READ_BUF],
                         start: 0,
                         end: 0,
                         reused: false,
+                        kernel_rx_time,
+                        arrived: Instant::now(),
                     });
                 }
                 Ok(Err(e)) => last = ConnectError::Failed(format!("{e} connecting to {addr}")),
@@ -61,8 +74,22 @@ impl Conn {
         Err(last)
     }
 
+    /// Writes a request. Its answer's bytes are timestamped no earlier than now.
     pub async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.arrived = Instant::now();
         self.stream.write_all(bytes).await
+    }
+
+    /// Whether reads carry the kernel's receive timestamps (else: the time each read returned).
+    pub fn kernel_rx_time(&self) -> bool {
+        self.kernel_rx_time
+    }
+
+    /// When the bytes of the latest [`Conn::fill`] arrived: the kernel's receive time of the last
+    /// segment it read, or when the read returned. Never earlier than the previous read's or the
+    /// request's write.
+    pub fn arrived(&self) -> Instant {
+        self.arrived
     }
 
     /// Bytes read and not consumed yet.
@@ -90,9 +117,156 @@ impl Conn {
                 self.buf.resize(len, 0);
             }
         }
-        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        let (n, stamp) = rx_time::read(&self.stream, &mut self.buf[self.end..]).await?;
+        let now = Instant::now();
+        let at = stamp.map_or(now, |s| rx_time::to_instant(s, now, SystemTime::now()));
+        self.arrived = at.max(self.arrived);
         self.end += n;
         Ok(n)
+    }
+}
+
+/// Reads with the kernel's receive timestamps (Linux: `SO_TIMESTAMPNS` on a TCP socket makes
+/// `recvmsg` return the `CLOCK_REALTIME` time at which the last segment it copied was received).
+mod rx_time {
+    use std::time::{Duration, Instant, SystemTime};
+
+    use tokio::net::TcpStream;
+
+    /// `stamp` on the realtime clock, as an instant on the monotonic clock: `now` minus the age of
+    /// the timestamp. Both clocks tick at the same rate; a timestamp "in the future" (a clock step)
+    /// gives `now`.
+    pub fn to_instant(stamp: SystemTime, now: Instant, real_now: SystemTime) -> Instant {
+        let age = real_now.duration_since(stamp).unwrap_or(Duration::ZERO);
+        now.checked_sub(age).unwrap_or(now)
+    }
+
+    /// Asks the kernel to timestamp the segments this socket receives.
+    #[cfg(target_os = "linux")]
+    pub fn enable(stream: &TcpStream) -> bool {
+        use std::os::fd::AsRawFd;
+        let one: libc::c_int = 1;
+        // SAFETY: setsockopt on a socket this process owns, with a pointer to a live c_int and
+        // its size.
+        unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            ) == 0
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn enable(_: &TcpStream) -> bool {
+        false
+    }
+
+    /// Reads into `buf`: the bytes read and, if the kernel sent one, their receive timestamp.
+    pub async fn read(
+        stream: &TcpStream,
+        buf: &mut [u8],
+    ) -> std::io::Result<(usize, Option<SystemTime>)> {
+        use std::io::ErrorKind;
+        use tokio::io::Interest;
+        let space = buf.len();
+        loop {
+            stream.readable().await?;
+            let mut got = None;
+            let r = stream.try_io(Interest::READABLE, || {
+                let (n, stamp) = read_now(stream, buf)?;
+                got = Some((n, stamp));
+                // A read that did not fill the buffer emptied the socket: report WouldBlock so
+                // tokio clears the readiness now instead of after one more (empty) read — what
+                // tokio's own `poll_read` does for the same reason.
+                if n > 0 && n < space {
+                    Err(ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(())
+                }
+            });
+            match (got, r) {
+                (Some(read), _) => return Ok(read),
+                (None, Err(e)) if e.kind() == ErrorKind::WouldBlock => continue,
+                (None, Err(e)) => return Err(e),
+                (None, Ok(())) => continue,
+            }
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn read_now(
+        stream: &TcpStream,
+        buf: &mut [u8],
+    ) -> std::io::Result<(usize, Option<SystemTime>)> {
+        use std::os::fd::AsRawFd;
+        recvmsg(stream.as_raw_fd(), buf)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn read_now(
+        stream: &TcpStream,
+        buf: &mut [u8],
+    ) -> std::io::Result<(usize, Option<SystemTime>)> {
+        Ok((stream.try_read(buf)?, None))
+    }
+
+    /// One non-blocking `recvmsg`: bytes read and the `SCM_TIMESTAMPNS` control message, if any.
+    #[cfg(target_os = "linux")]
+    fn recvmsg(fd: libc::c_int, buf: &mut [u8]) -> std::io::Result<(usize, Option<SystemTime>)> {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // Room for a few control messages; u64 elements keep it aligned for cmsghdr.
+        let mut control = [0u64; 16];
+        // SAFETY: an all-zero msghdr is valid (null name, no control) before the fields are set.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        // SAFETY: msg points at a live iovec over `buf` and at `control`, both outliving the call.
+        let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut stamp = None;
+        // SAFETY: the CMSG_* macros walk the control buffer the kernel filled, within
+        // msg_controllen; the payload of SCM_TIMESTAMPNS is a timespec, read unaligned.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let ts: libc::timespec =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                    if let (Ok(s), Ok(ns)) = (u64::try_from(ts.tv_sec), u32::try_from(ts.tv_nsec)) {
+                        if ns < 1_000_000_000 {
+                            stamp = Some(SystemTime::UNIX_EPOCH + Duration::new(s, ns));
+                        }
+                    }
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        Ok((n as usize, stamp))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_timestamp_becomes_an_instant_as_old_as_it_is() {
+            let now = Instant::now();
+            let real = SystemTime::now();
+            let t = to_instant(real - Duration::from_millis(3), now, real);
+            assert_eq!(now - t, Duration::from_millis(3));
+            // From the future (the realtime clock stepped back): now.
+            assert_eq!(to_instant(real + Duration::from_secs(1), now, real), now);
+        }
     }
 }
 

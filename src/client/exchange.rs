@@ -1,7 +1,8 @@
 //! One request, from the moment it is handed to the connection to its last byte.
 //!
-//! Each read from the socket is timestamped (`Instant::now()`) before it is decoded or parsed;
-//! every event completed by that read gets that timestamp. A content chunk is one whose first
+//! Each read from the socket is timestamped before it is decoded or parsed — with when its bytes
+//! arrived ([`Conn::arrived`]: the kernel's receive time of the last segment read, on Linux) —
+//! and every event completed by that read gets that timestamp. A content chunk is one whose first
 //! choice has non-empty text (see [`super::chunk`]). The request succeeds only when
 //! `data: [DONE]` arrives. One deadline (`--timeout`) covers the whole exchange; the phase it
 //! expired in decides between `connect_timeout` and `read_timeout`.
@@ -194,7 +195,7 @@ async fn request(conn: &mut Conn, req: &[u8]) -> Result<(Head, Instant), Request
                 ))))
             }
         };
-        t = Instant::now();
+        t = conn.arrived();
         if n == 0 {
             let m = "the server closed the connection before answering".to_owned();
             return Err(if received {
@@ -380,9 +381,18 @@ impl Client {
             let pooled = if retried { None } else { self.pool.take() };
             let mut conn = match pooled {
                 Some(c) => c,
-                None => Conn::connect(&self.target, self.connect_timeout)
-                    .await
-                    .map_err(connect_failure)?,
+                None => {
+                    let c = Conn::connect(&self.target, self.connect_timeout)
+                        .await
+                        .map_err(connect_failure)?;
+                    let opened = if c.kernel_rx_time() {
+                        &self.kernel_stamped
+                    } else {
+                        &self.read_stamped
+                    };
+                    opened.fetch_add(1, Ordering::Relaxed);
+                    c
+                }
             };
             phase.store(WAITING, Ordering::Relaxed);
             match request(&mut conn, req).await {
@@ -431,7 +441,7 @@ impl Client {
             match conn.fill().await {
                 Ok(0) => break,
                 Ok(_) => {
-                    t = Instant::now();
+                    t = conn.arrived();
                     st.last_byte = t;
                 }
                 Err(_) if st.done => return Ok(()),

@@ -25,6 +25,7 @@ pub mod exchange;
 pub mod http1;
 pub mod sse;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,6 +72,10 @@ pub struct Client {
     connect_timeout: Duration,
     save_text: bool,
     tokenizer: Option<Arc<TokenizerHandle>>,
+    /// Connections opened whose reads carry the kernel's receive time, and those whose reads are
+    /// stamped when they return.
+    kernel_stamped: AtomicUsize,
+    read_stamped: AtomicUsize,
 }
 
 /// The API root: the base URL with `/v1` appended unless it already ends with it.
@@ -155,7 +160,22 @@ impl Client {
             connect_timeout: cfg.timeout.min(MAX_CONNECT_TIMEOUT),
             save_text: cfg.save_text,
             tokenizer: cfg.tokenizer.clone(),
+            kernel_stamped: AtomicUsize::new(0),
+            read_stamped: AtomicUsize::new(0),
         })
+    }
+
+    /// How the responses' bytes were timestamped (docs/metrics.md), for the results: the
+    /// kernel's receive time, the time each read returned, or both (some connections each).
+    pub fn timestamp_source(&self) -> &'static str {
+        match (
+            self.kernel_stamped.load(Ordering::Relaxed),
+            self.read_stamped.load(Ordering::Relaxed),
+        ) {
+            (_, 0) => "kernel_receive_time",
+            (0, _) => "read_time",
+            _ => "mixed",
+        }
     }
 
     /// The tokenizer counting output without usage.

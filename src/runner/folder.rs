@@ -134,6 +134,7 @@ pub fn results_doc<'a>(
     (stats, records, warmup): (&'a RunStats, &'a [RequestRecord], &[RequestRecord]),
     (clock, started_at): (Clock, chrono::DateTime<chrono::Local>),
     (interrupted, not_sent): (bool, usize),
+    timestamps: &'static str,
 ) -> ResultsDoc<'a> {
     let mut extra = Ordered::default();
     extra.push("not_sent_requests", not_sent);
@@ -165,6 +166,7 @@ pub fn results_doc<'a>(
     );
     info.push("lengths_approximate", wl.approximate.clone());
     info.push("continuous_usage_stats", s.body.continuous_usage_stats);
+    info.push("timestamps", timestamps);
 
     ResultsDoc {
         benchmark_config: benchmark_config(s, meta),

@@ -219,6 +219,7 @@ pub async fn run_to_folder(
         (&stats, &records, &warmup.records),
         (clock, started_at),
         (interrupted, not_sent),
+        client.timestamp_source(),
     );
     let results_file =
         crate::results::write::write_results(&dir, &doc).map_err(write_err(dir.clone()))?;
