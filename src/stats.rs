@@ -54,7 +54,7 @@ impl Distribution {
         if v.is_empty() {
             return None;
         }
-        v.sort_by(f64::total_cmp);
+        v.sort_unstable_by(f64::total_cmp);
         let p = |q| percentile_sorted(&v, q).unwrap_or(f64::NAN);
         Some(Distribution {
             count: v.len(),

@@ -229,9 +229,7 @@ impl BodyDecoder {
                         }
                         continue;
                     }
-                    let hex = line.split(|&b| b == b';').next().unwrap_or(b"");
-                    let hex = std::str::from_utf8(hex).unwrap_or("").trim();
-                    let size = u64::from_str_radix(hex, 16).map_err(|_| {
+                    let size = chunk_size(line).ok_or_else(|| {
                         HttpError(format!("chunk size {:?}", String::from_utf8_lossy(line)))
                     })?;
                     self.state = if size == 0 {
@@ -270,9 +268,47 @@ impl BodyDecoder {
     }
 }
 
+/// The size in a chunk-size line: hex digits, optionally surrounded by blanks and followed by
+/// `;extensions`. `None` when there are no digits, anything else is there, or it overflows.
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    let end = memchr::memchr(b';', line).unwrap_or(line.len());
+    let hex = line[..end].trim_ascii();
+    let zeros = hex.iter().take_while(|&&b| b == b'0').count();
+    if hex.is_empty() || hex.len() - zeros > 16 {
+        return None;
+    }
+    let mut size = 0u64;
+    for &b in hex {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return None,
+        };
+        size = (size << 4) | u64::from(d);
+    }
+    Some(size)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunk_sizes() {
+        assert_eq!(chunk_size(b"1a"), Some(26));
+        assert_eq!(chunk_size(b"1A;name=value"), Some(26));
+        assert_eq!(chunk_size(b" ff \t"), Some(255));
+        assert_eq!(chunk_size(b" ff \t;x"), Some(255));
+        assert_eq!(chunk_size(b" ff "), Some(255));
+        assert_eq!(chunk_size(b"0"), Some(0));
+        assert_eq!(chunk_size(b"ffffffffffffffff"), Some(u64::MAX));
+        assert_eq!(chunk_size(b"10000000000000000"), None);
+        assert_eq!(chunk_size(b"000000000000000001f"), Some(31));
+        for bad in [&b""[..], b";x", b"+5", b"-1", b"0x10", b"1 2", b"g"] {
+            assert_eq!(chunk_size(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
 
     fn head(s: &str) -> Head {
         parse_head(s.as_bytes()).unwrap().unwrap().0
