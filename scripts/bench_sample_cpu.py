@@ -2,21 +2,21 @@
 """Steady-state CPU per token of a benchmark client (used by bench-client-overhead.sh).
 
 Samples, every 50 ms, the client's CPU time (user + system, all threads: /proc/PID/stat) and the
-mock server's count of output tokens written (/mock/stats), until the client exits. The steady
+mock server's count of output tokens written (the file mock_vllm --stats-file rewrites every 20 ms
+from a thread of its own, so a saturated mock still reports), until the client exits. The steady
 cost is the CPU used between the samples where 10 % and 90 % of all tokens had been written,
 divided by the tokens written in between: start-up (Python imports, tokenizer loading) and the
 final report are left out, whatever their jitter.
 
-usage: bench_sample_cpu.py PARENT_PID URL REQUESTS TOKENS_PER_REQUEST OUT.json
+usage: bench_sample_cpu.py PARENT_PID STATS_FILE REQUESTS TOKENS_PER_REQUEST OUT.json
 PARENT_PID is the /usr/bin/time process; the client is its child.
 """
 import json
 import os
 import sys
 import time
-import urllib.request
 
-parent, url, requests, per_request, out = sys.argv[1:6]
+parent, stats_file, requests, per_request, out = sys.argv[1:6]
 parent, requests, per_request = int(parent), int(requests), int(per_request)
 hz = os.sysconf("SC_CLK_TCK")
 
@@ -41,8 +41,8 @@ def cpu_s(pid):
 
 def tokens_sent():
     try:
-        with urllib.request.urlopen(url + "/mock/stats", timeout=2) as r:
-            return json.load(r).get("tokens")
+        with open(stats_file) as fh:
+            return json.load(fh).get("tokens")
     except (OSError, ValueError):
         return None
 
@@ -52,7 +52,6 @@ client = None
 while os.path.exists(f"/proc/{parent}"):
     client = client or child_of(parent)
     if client:
-        # CPU read right after the answer: a saturated mock can take a second to answer.
         n = tokens_sent()
         c = cpu_s(client)
         if c is not None and n is not None:

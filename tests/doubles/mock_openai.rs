@@ -147,7 +147,7 @@ impl MockStats {
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().map(|v| v.clone()).unwrap_or_default()
     }
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         json!({
             "requests": self.requests.load(Ordering::SeqCst),
             "in_flight": self.in_flight.load(Ordering::SeqCst),

@@ -7,7 +7,7 @@
 //! mock_vllm [serve] [MODEL] [--host 127.0.0.1] [--port 8000] [--model NAME]
 //!           [--tokens N] [--ttft-ms MS] [--token-delay-ms MS] [--chunk-tokens K] [--no-usage]
 //!           [--flavor vllm|llamacpp] [--fault KIND] [--fault-every N] [--coalesce]
-//!           [--workers W] [--quiet-unknown]
+//!           [--workers W] [--quiet-unknown] [--stats-file PATH]
 //! ```
 //! `--token-delay-ms` is the gap between content chunks; with `--chunk-tokens K` each chunk
 //! carries K tokens. Requests with `ignore_eos` get exactly `max_tokens` tokens, others
@@ -16,7 +16,9 @@
 //! `--coalesce` writes a zero-delay response in one write instead of one write per event.
 //! `--workers` sets the tokio worker threads (default 1). Flags of `vllm serve` it does not know
 //! (`--tensor-parallel-size 2`, …) are accepted and ignored, so it can stand in for `vllm serve`.
-//! Prints `mock_vllm listening on http://HOST:PORT` once it accepts connections.
+//! `--stats-file PATH` rewrites PATH (atomically) every 20 ms with the `/mock/stats` JSON, from a
+//! thread of its own: a sampler can read the counters while the runtime is saturated and answers
+//! HTTP only slowly. Prints `mock_vllm listening on http://HOST:PORT` once it accepts connections.
 
 #[path = "mock_openai.rs"]
 mod mock_openai;
@@ -45,6 +47,7 @@ fn main() {
     };
     let (mut host, mut port, mut workers) = ("127.0.0.1".to_owned(), 8000u16, 1usize);
     let mut quiet = false;
+    let mut stats_file: Option<std::path::PathBuf> = None;
     let mut positional = Vec::new();
     let mut args = std::env::args().skip(1).peekable();
     while let Some(a) = args.next() {
@@ -68,6 +71,7 @@ fn main() {
             "--no-usage" => cfg.usage = false,
             "--coalesce" => cfg.coalesce = true,
             "--quiet-unknown" => quiet = true,
+            "--stats-file" => stats_file = Some(parse::<String>(&flag, value()).into()),
             "--flavor" => {
                 cfg.flavor = match parse::<String>(&flag, value()).as_str() {
                     "vllm" => Flavor::Vllm,
@@ -122,6 +126,10 @@ fn main() {
         let listener = mock_openai::bind(addr).unwrap_or_else(|e| usage_exit(&format!("cannot listen on {addr}: {e}")));
         println!("mock_vllm listening on http://{}", listener.local_addr().map(|a| a.to_string()).unwrap_or_default());
         let stats = Arc::new(MockStats::default());
+        if let Some(path) = stats_file {
+            let stats = Arc::clone(&stats);
+            std::thread::spawn(move || write_stats_every_20ms(&path, &stats));
+        }
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
@@ -135,6 +143,18 @@ fn main() {
         };
         mock_openai::serve(listener, Arc::new(cfg), stats, shutdown).await;
     });
+}
+
+/// The `--stats-file` thread (it ends with the process).
+fn write_stats_every_20ms(path: &std::path::Path, stats: &MockStats) {
+    let tmp = path.with_extension("tmp");
+    loop {
+        let body = stats.json().to_string();
+        if std::fs::write(&tmp, body).is_ok() {
+            let _ = std::fs::rename(&tmp, path);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Thousands of concurrent streams need thousands of sockets.
