@@ -174,10 +174,13 @@ pub struct BenchArgs {
     /// Keep prompt and output text in individual_requests.
     #[arg(long)]
     pub save_text: bool,
-    /// Timestamp resolution in microseconds: while data arrives more often than every twice
-    /// this (over all streams), reads are batched and a timestamp is at most this late (far less
-    /// CPU per token); slower traffic is read the moment bytes arrive. 0: every event at once.
-    #[arg(long, value_name = "MICROSECONDS", default_value_t = 250)]
+    /// Read coalescing window in microseconds: while data arrives more often than every twice
+    /// this (over all streams), the client naps this long before reading again and reads in
+    /// batches (far less CPU per token). Reads keep the kernel's receive time of their bytes
+    /// (Linux), so only tokens of one stream arriving within one window share a timestamp
+    /// (elsewhere: a timestamp can be this late); sends due during a nap go out when it ends.
+    /// 0: every event read at once.
+    #[arg(long, value_name = "MICROSECONDS", default_value_t = 1000)]
     pub read_coalesce_us: u64,
     /// Free-form metadata recorded in the results (repeatable), e.g. `--label gpu=A100`.
     #[arg(long = "label", value_name = "KEY=VALUE")]

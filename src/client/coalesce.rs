@@ -1,4 +1,4 @@
-//! Read coalescing: when data arrives faster than the timestamp resolution, the client reads it in
+//! Read coalescing: while data arrives more often than every `2·W`, the client reads it in
 //! batches instead of waking up for every SSE event.
 //!
 //! Why: a client that waits in `epoll_wait` is woken by the kernel for every segment that
@@ -13,15 +13,17 @@
 //! arriving more often than every `2·W`. After the nap, one `epoll_wait` returns every socket that
 //! received data meanwhile, and each read takes every event waiting in it.
 //!
-//! What this does to the measurements (docs/metrics.md, "Timestamp resolution"):
-//! - a timestamp is taken at most `W` (plus the sleep's own latency, tens of µs) after its bytes
-//!   arrived;
-//! - only while the client as a whole is receiving data more often than every `2·W`: a client
-//!   with idle gaps longer than that (one stream at millisecond inter-token gaps, say) reads
-//!   the moment bytes arrive, exactly as with `W = 0`.
-//!
-//! Differences of two timestamps (inter-token gaps) are unbiased; a latency measured from the
-//! send time (TTFT, E2E) can be up to `W` long, `W/2` on average, while coalescing is active.
+//! What this does to the measurements (docs/metrics.md, "Read coalescing"):
+//! - on Linux every read keeps the kernel's receive time of its bytes (`super::conn`), so a late
+//!   read moves no timestamp; only tokens of one stream that arrive within one window share the
+//!   timestamp of the last of them;
+//! - without kernel timestamps a timestamp is taken at most `W` (plus the sleep's own latency,
+//!   tens of µs) after its bytes arrived: gaps get up to ±`W` of jitter, TTFT and E2E up to `W`
+//!   more (`W/2` on average);
+//! - either way only while the client as a whole is receiving data more often than every `2·W`:
+//!   a client with idle gaps longer than that reads the moment bytes arrive, exactly as with
+//!   `W = 0`;
+//! - a send that falls due during a nap goes out when it ends (the schedule delay shows it).
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};

@@ -400,8 +400,8 @@ mod tests {
         let s = BenchSettings::from_args(&args(&["--prompts-file", "p.txt"])).unwrap();
         assert_eq!(s.load, LoadMode::Closed { concurrency: 8 });
         assert!(s.body.extra.is_empty());
-        assert_eq!(s.read_coalesce, Duration::from_micros(250));
-        assert_eq!(s.to_config_json()["read_coalesce_us"], 250);
+        assert_eq!(s.read_coalesce, Duration::from_micros(1000));
+        assert_eq!(s.to_config_json()["read_coalesce_us"], 1000);
         let s =
             BenchSettings::from_args(&args(&["--prompts-file", "p", "--read-coalesce-us", "0"]))
                 .unwrap();
