@@ -18,6 +18,7 @@ pub mod plot;
 pub mod records;
 pub mod results;
 pub mod runner;
+pub mod secrets;
 pub mod stats;
 pub mod summary;
 pub mod sweep;
