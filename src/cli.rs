@@ -1,9 +1,17 @@
-//! Command-line definitions (raw clap arguments). No logic lives here: each command in
-//! `crate::commands` validates these raw values into typed settings before doing anything.
+//! Command-line definitions (clap). clap checks every constraint it can declare: ranges,
+//! conflicts, and the value parsers at the end of this file (rates, seconds, `KEY=VALUE`, JSON
+//! objects). Constraints between flags that clap cannot express are checked once, in
+//! `crate::commands::settings`, which turns these raw values into the library's owned settings.
+//! Only `main.rs` and `crate::commands` use this module; the library never does.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{Map, Value};
+
+use crate::workload::arrivals::Rate;
+use crate::workload::limits::MAX_TOKENS_PER_REQUEST;
 
 /// Default folder that `compare`/`summarize` read and that `run`/`sweep` write to
 /// (the users' existing layout).
@@ -114,32 +122,32 @@ pub struct BenchArgs {
     #[arg(long)]
     pub dataset_path: Option<PathBuf>,
     /// Prompt length in tokens (random dataset).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_TOKENS_PER_REQUEST as i64))]
     pub input_len: Option<u32>,
     /// Output length in tokens (random dataset; overrides ShareGPT reply lengths).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_TOKENS_PER_REQUEST as i64))]
     pub output_len: Option<u32>,
-    /// Lengths drawn uniformly from [len·(1−R), len·(1+R)] (random dataset).
-    #[arg(long, default_value_t = 0.0)]
+    /// Lengths drawn uniformly from [len·(1−R), len·(1+R)] (random dataset), 0 ≤ R < 1.
+    #[arg(long, default_value_t = 0.0, value_parser = parse::unit_ratio)]
     pub range_ratio: f64,
     /// tokenizer.json, or a model folder holding one, for exact token lengths.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
 
     /// Requests kept in flight (closed loop); with --request-rate, an upper bound.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub concurrency: Option<u32>,
     /// Open-loop arrival rate in requests/s (`inf` sends everything at once).
-    #[arg(long)]
-    pub request_rate: Option<String>,
+    #[arg(long, value_parser = parse::rate)]
+    pub request_rate: Option<Rate>,
     /// Gamma shape of the inter-arrival gaps (1 = Poisson).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = parse::positive)]
     pub burstiness: f64,
     /// Number of measured requests (default: every prompt / trace row, or 100 for --dataset).
-    #[arg(long)]
+    #[arg(long, value_parser = parse::request_count::<1>)]
     pub num_prompts: Option<usize>,
     /// Requests sent first and not counted.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse::request_count::<0>)]
     pub warmup: usize,
     /// Seed for every random choice.
     #[arg(long, default_value_t = 0)]
@@ -149,11 +157,12 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Endpoint::Completions)]
     pub endpoint: Endpoint,
     /// max_tokens of each request (dataset and trace lengths win).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=MAX_TOKENS_PER_REQUEST as i64))]
     pub max_tokens: u32,
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = 0.7, value_parser = parse::non_negative)]
     pub temperature: f64,
-    #[arg(long, default_value_t = 0.9)]
+    /// Nucleus sampling, 0 < P ≤ 1.
+    #[arg(long, default_value_t = 0.9, value_parser = parse::top_p)]
     pub top_p: f64,
     /// Ask the server to ignore EOS so every request produces exactly its output length.
     #[arg(long)]
@@ -166,11 +175,11 @@ pub struct BenchArgs {
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// Per-request timeout in seconds.
-    #[arg(long, default_value_t = 600.0)]
-    pub timeout: f64,
+    #[arg(long, default_value = "600", value_parser = parse::seconds::<false>, value_name = "SECONDS")]
+    pub timeout: Duration,
     /// JSON object merged into every request body.
-    #[arg(long)]
-    pub extra_body: Option<String>,
+    #[arg(long, value_parser = parse::extra_body, value_name = "JSON")]
+    pub extra_body: Option<Map<String, Value>>,
     /// Keep prompt and output text in individual_requests.
     #[arg(long)]
     pub save_text: bool,
@@ -180,11 +189,11 @@ pub struct BenchArgs {
     /// (Linux), so only tokens of one stream arriving within one window share a timestamp
     /// (elsewhere: a timestamp can be this late); sends due during a nap go out when it ends.
     /// 0: every event read at once.
-    #[arg(long, value_name = "MICROSECONDS", default_value_t = 1000)]
+    #[arg(long, value_name = "MICROSECONDS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=5000))]
     pub read_coalesce_us: u64,
     /// Free-form metadata recorded in the results (repeatable), e.g. `--label gpu=A100`.
-    #[arg(long = "label", value_name = "KEY=VALUE")]
-    pub labels: Vec<String>,
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse::key_value)]
+    pub labels: Vec<(String, String)>,
 
     /// Root folder for run folders (`<output-dir>/<model>/run_<timestamp>/`).
     #[arg(long, default_value = DEFAULT_BASE_DIR)]
@@ -199,13 +208,13 @@ pub struct RunArgs {
     #[command(flatten)]
     pub bench: BenchArgs,
     /// Recorded as metadata only: the server's tensor parallel size.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub tp: u32,
     /// Recorded as metadata only: the server's data parallel size.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub dp: u32,
     /// Recorded as metadata only: the server's pipeline parallel size.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub pp: u32,
     /// Recorded as metadata only: the server's max_num_batched_tokens.
     #[arg(long)]
@@ -232,13 +241,13 @@ pub struct SweepArgs {
     #[arg(long = "serve-arg", value_name = "FLAG=V1,V2")]
     pub serve_args: Vec<String>,
     /// Grid from a TOML file instead of flags.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["tp", "dp", "pp", "max_num_batched_tokens", "serve_args"])]
     pub grid: Option<PathBuf>,
     /// Skip configurations needing more than N GPUs (TP·DP·PP).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub gpus: Option<u32>,
     /// Benchmark each configuration R times.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub repeats: u32,
     /// Server command line, split like a shell would.
     #[arg(long, default_value = "vllm serve")]
@@ -254,13 +263,13 @@ pub struct SweepArgs {
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
     /// Seconds to wait for /health and /v1/models.
-    #[arg(long, default_value_t = 1200.0)]
-    pub startup_timeout: f64,
+    #[arg(long, default_value = "1200", value_parser = parse::seconds::<false>, value_name = "SECONDS")]
+    pub startup_timeout: Duration,
     /// Seconds between SIGTERM and SIGKILL when stopping the server.
-    #[arg(long, default_value_t = 30.0)]
-    pub stop_grace: f64,
-    /// Fail a configuration when more than this fraction of its requests fail.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value = "30", value_parser = parse::seconds::<true>, value_name = "SECONDS")]
+    pub stop_grace: Duration,
+    /// Fail a configuration when more than this fraction of its requests fail (0 to 1).
+    #[arg(long, default_value_t = 0.5, value_parser = parse::fraction)]
     pub max_failed_fraction: f64,
     /// Skip configurations that already have a complete result.
     #[arg(long)]
@@ -268,4 +277,156 @@ pub struct SweepArgs {
     /// Print the plan (every command) and exit.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Value parsers: each turns one flag's text into a typed value or says what is wrong (clap
+/// prefixes the flag's name).
+mod parse {
+    use std::time::Duration;
+
+    use serde_json::{Map, Value};
+
+    use crate::client::body::RESERVED_KEYS;
+    use crate::workload::arrivals::{Rate, MIN_RATE};
+    use crate::workload::limits::MAX_REQUESTS;
+
+    /// Longest accepted number of seconds for a timeout or grace period (about 11.6 days).
+    const MAX_SECONDS: f64 = 1e6;
+
+    fn number(s: &str) -> Result<f64, String> {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("expected a number, got {s:?}"))
+    }
+
+    pub fn positive(s: &str) -> Result<f64, String> {
+        let v = number(s)?;
+        if v > 0.0 {
+            Ok(v)
+        } else {
+            Err(format!("must be > 0, got {v}"))
+        }
+    }
+
+    pub fn non_negative(s: &str) -> Result<f64, String> {
+        let v = number(s)?;
+        if v >= 0.0 {
+            Ok(v)
+        } else {
+            Err(format!("must be ≥ 0, got {v}"))
+        }
+    }
+
+    pub fn unit_ratio(s: &str) -> Result<f64, String> {
+        let v = number(s)?;
+        if (0.0..1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!("must be in [0, 1), got {v}"))
+        }
+    }
+
+    pub fn fraction(s: &str) -> Result<f64, String> {
+        let v = number(s)?;
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!("must be between 0 and 1, got {v}"))
+        }
+    }
+
+    pub fn top_p(s: &str) -> Result<f64, String> {
+        let v = number(s)?;
+        if v > 0.0 && v <= 1.0 {
+            Ok(v)
+        } else {
+            Err(format!("must be in (0, 1], got {v}"))
+        }
+    }
+
+    /// A number of seconds, at most [`MAX_SECONDS`] (0 allowed with `ZERO`).
+    pub fn seconds<const ZERO: bool>(s: &str) -> Result<Duration, String> {
+        let v = number(s)?;
+        let low_ok = if ZERO { v >= 0.0 } else { v > 0.0 };
+        if !low_ok || v > MAX_SECONDS {
+            let low = if ZERO { "0" } else { "more than 0" };
+            return Err(format!(
+                "{v} is not a number of seconds from {low} to {MAX_SECONDS:e}"
+            ));
+        }
+        Duration::try_from_secs_f64(v).map_err(|e| e.to_string())
+    }
+
+    /// A request count from `MIN` to [`MAX_REQUESTS`].
+    pub fn request_count<const MIN: usize>(s: &str) -> Result<usize, String> {
+        let v: u64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("expected a whole number, got {s:?}"))?;
+        match usize::try_from(v) {
+            Ok(n) if (MIN..=MAX_REQUESTS).contains(&n) => Ok(n),
+            _ => Err(format!("{v} is not in {MIN}..={MAX_REQUESTS}")),
+        }
+    }
+
+    pub fn rate(s: &str) -> Result<Rate, String> {
+        let r: Rate = s.parse()?;
+        match r {
+            Rate::PerSecond(v) if v < MIN_RATE => Err(format!(
+                "{v} requests/s is below the {MIN_RATE:e} minimum (one request every {:.0} s)",
+                1.0 / MIN_RATE
+            )),
+            r => Ok(r),
+        }
+    }
+
+    pub fn key_value(s: &str) -> Result<(String, String), String> {
+        match s.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+            _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+        }
+    }
+
+    /// A JSON object that sets none of the keys modelbench controls.
+    pub fn extra_body(s: &str) -> Result<Map<String, Value>, String> {
+        let v: Value = serde_json::from_str(s).map_err(|e| format!("not valid JSON: {e}"))?;
+        let Value::Object(m) = v else {
+            return Err("must be a JSON object, e.g. '{\"seed\": 1}'".into());
+        };
+        for (key, why) in RESERVED_KEYS {
+            if m.contains_key(key) {
+                return Err(format!("may not set \"{key}\" ({why})"));
+            }
+        }
+        if m.get("stream_options").is_some_and(|so| !so.is_object()) {
+            return Err("\"stream_options\" must be an object".into());
+        }
+        Ok(m)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn parsers() {
+            assert!(rate("1e-300").unwrap_err().contains("minimum"));
+            assert_eq!(rate("inf"), Ok(Rate::Infinite));
+            assert!(request_count::<1>("18446744073709551615").is_err());
+            assert!(request_count::<1>("0").is_err());
+            assert_eq!(request_count::<0>("0"), Ok(0));
+            assert!(seconds::<false>("0").is_err());
+            assert!(seconds::<false>("1e300").is_err());
+            assert_eq!(seconds::<true>("0"), Ok(Duration::ZERO));
+            assert!(extra_body("{\"stream\": false}")
+                .unwrap_err()
+                .contains("\"stream\""));
+            assert!(extra_body("[1]").is_err());
+            assert!(key_value("novalue").is_err());
+            assert!(top_p("0").is_err());
+            assert!(unit_ratio("1.5").is_err());
+        }
+    }
 }

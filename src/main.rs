@@ -1,13 +1,47 @@
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::Parser;
 
+/// Exit status of a command line that clap refused (as clap itself uses).
+const USAGE_ERROR: u8 = 2;
+
+/// clap's error as one line: its message lines joined, without the usage block and the hint.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut line = lines.join(" ");
+    line.push_str(" (see --help)");
+    line
+}
+
 fn main() -> ExitCode {
-    let cli = modelbench::cli::Cli::parse();
+    let cli = match modelbench::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit();
+            }
+            let line = one_line(&e);
+            eprintln!("{}", modelbench::secrets::redact(&line));
+            return ExitCode::from(USAGE_ERROR);
+        }
+    };
     match modelbench::commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Every error line passes the one masking function (a URL or key in a message).
+            eprintln!("error: {}", modelbench::secrets::redact(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

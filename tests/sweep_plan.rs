@@ -169,14 +169,17 @@ fn bad_flags_fail_with_one_clear_line() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["--grid", "x.toml", "--tp", "1"],
-            "--grid: cannot be combined",
+            "'--grid <GRID>' cannot be used with '--tp <TP>'",
         ),
         (
             vec!["--serve-arg", "max-num-seqs"],
             "--serve-arg: \"max-num-seqs\" is not FLAG=V1,V2",
         ),
         (vec!["--serve-arg", "port=1"], "--port is set by the sweep"),
-        (vec!["--repeats", "0"], "--repeats: must be at least 1"),
+        (
+            vec!["--repeats", "0"],
+            "'--repeats <REPEATS>': 0 is not in 1..=1000",
+        ),
         (vec!["--tp", "0"], "--tp: values must be at least 1"),
         (
             vec!["--serve-cmd", "'unbalanced"],

@@ -3,7 +3,24 @@
 
 use serde_json::{Map, Value};
 
-use crate::cli::Endpoint;
+/// Which OpenAI API a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/v1/completions`: the prompt is sent as is.
+    Completions,
+    /// `/v1/chat/completions`: the prompt is one user message.
+    Chat,
+}
+
+impl Endpoint {
+    /// The name recorded in config.json and the results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::Completions => "completions",
+            Endpoint::Chat => "chat",
+        }
+    }
+}
 
 /// Keys `--extra-body` may not set, with the flag to use instead.
 pub const RESERVED_KEYS: [(&str, &str); 6] = [

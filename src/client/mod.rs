@@ -31,9 +31,8 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::cli::Endpoint;
 use crate::workload::TokenizerHandle;
-pub use body::{BodyOptions, BodyTemplate};
+pub use body::{BodyOptions, BodyTemplate, Endpoint};
 
 /// The longest a TCP connect may take before the request fails as `connect_timeout`
 /// (shorter when `--timeout` is shorter).

@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod run;
+pub mod settings;
 pub mod summarize;
 pub mod sweep;
 

@@ -6,53 +6,27 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tokio::sync::watch;
 
+use super::settings::bench_settings;
 use crate::cli::RunArgs;
 use crate::results::{ConfigKey, Parallelism};
-use crate::runner::{
-    self, masked_command_line, run_to_folder, BenchSettings, RunMeta, INTERRUPT_GRACE,
+use crate::runner::{self, run_to_folder, RunError, RunMeta};
+use crate::signals::{Policy, Signals};
+
+/// What signals do during a run (see [`crate::signals`]).
+const POLICY: Policy = Policy {
+    on_stop: "no new requests; in-flight requests get up to 5 s, then the results are written (send it again to cancel them now)",
+    on_hurry: Some("cancelling the requests in flight; writing the results"),
+    on_exit: "exiting without writing results",
+    before_exit: || {},
 };
 
-/// Turns Ctrl-C / SIGTERM into the stop signal; a second Ctrl-C exits at once.
-async fn watch_signals(tx: watch::Sender<bool>) {
-    #[cfg(unix)]
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    loop {
-        #[cfg(unix)]
-        let term_fut = async {
-            match term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term_fut = std::future::pending::<()>();
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => if r.is_err() { return },
-            _ = term_fut => {}
-        }
-        if *tx.borrow() {
-            eprintln!("\nsecond interrupt: exiting without writing results");
-            std::process::exit(130);
-        }
-        eprintln!(
-            "\ninterrupted: no new requests; waiting up to {} s for those in flight, then writing the results (Ctrl-C again to quit now)",
-            INTERRUPT_GRACE.as_secs()
-        );
-        let _ = tx.send(true);
-    }
-}
-
 pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let settings = BenchSettings::from_args(&args.bench)?;
-    crate::client::api_root(&args.base_url)?;
-    for (flag, v) in [("--tp", args.tp), ("--dp", args.dp), ("--pp", args.pp)] {
-        anyhow::ensure!(v >= 1, "{flag}: must be at least 1");
-    }
     let argv: Vec<String> = std::env::args().collect();
+    crate::secrets::register_url(&args.base_url);
+    crate::secrets::register_args(&argv);
+    let settings = bench_settings(&args.bench)?;
+    crate::client::api_root(&args.base_url)?;
     let meta = RunMeta {
         base_url: args.base_url.clone(),
         config: ConfigKey {
@@ -64,23 +38,41 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             max_num_batched_tokens: args.max_num_batched_tokens,
         },
         extra_config: Default::default(),
-        command_line: masked_command_line(&argv),
+        command_line: crate::secrets::mask_command_line(&argv),
         run_dir: None,
     };
     let rt = runner::runtime(settings.read_coalesce).context("cannot start the async runtime")?;
     let report = rt.block_on(async {
-        let (tx, rx) = watch::channel(false);
-        let signals = tokio::spawn(watch_signals(tx));
-        let r = run_to_folder(&settings, &meta, rx).await;
-        signals.abort();
-        r
-    });
-    let report = report.with_context(|| {
-        format!(
-            "benchmark of {} at {} failed",
-            settings.args.model, args.base_url
-        )
+        let signals = Signals::install(POLICY).context("cannot install the signal handlers")?;
+        anyhow::Ok(run_to_folder(&settings, &meta, signals).await)
     })?;
+    let report = match report {
+        Ok(r) => r,
+        Err(RunError::ResultsNotWritten {
+            path,
+            source,
+            fallback,
+            summary,
+        }) => {
+            // What was measured is shown (and kept where possible) even when the folder failed.
+            println!("{summary}");
+            let e = RunError::ResultsNotWritten {
+                path,
+                source,
+                fallback,
+                summary: String::new(),
+            };
+            eprintln!("error: {}", crate::secrets::redact(&e.to_string()));
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "benchmark of {} at {} failed",
+                settings.model,
+                crate::secrets::mask_url(&args.base_url)
+            )))
+        }
+    };
     println!("{}", report.summary);
     if report.interrupted {
         eprintln!(

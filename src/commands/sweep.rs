@@ -4,41 +4,34 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
+use super::settings::bench_settings;
 use crate::cli::SweepArgs;
 use crate::results::discover::model_folder_name;
-use crate::runner::{self, masked_command_line, BenchSettings};
+use crate::runner;
+use crate::signals::{Policy, Signals};
 use crate::sweep::command::ServeTemplate;
 use crate::sweep::driver::{run_plan, SweepSettings};
 use crate::sweep::grid::GridSpec;
 use crate::sweep::plan::{make_plan, render};
 use crate::sweep::report::{closing, runs_table};
 use crate::sweep::server::become_subreaper;
-use crate::sweep::signals::Signals;
 use crate::sweep::state::{complete_results, count_complete, Status};
 use crate::sweep::summary::{SweepState, SweepSummary};
 
-fn seconds(flag: &str, v: f64, allow_zero: bool) -> anyhow::Result<Duration> {
-    if !v.is_finite() || v < 0.0 || (!allow_zero && v == 0.0) || v > 1e7 {
-        bail!("{flag}: {v} is not a valid number of seconds");
-    }
-    Ok(Duration::from_secs_f64(v))
-}
+/// What signals do during a sweep (see [`crate::signals`]).
+const POLICY: Policy = Policy {
+    on_stop: "stopping the benchmark and the server (send it again to kill the server at once)",
+    on_hurry: Some("killing the server group now"),
+    on_exit: "killing the server group and exiting",
+    before_exit: crate::sweep::server::kill_active_group,
+};
 
 fn grid(args: &SweepArgs) -> anyhow::Result<GridSpec> {
     match &args.grid {
-        Some(path) => {
-            if !(args.tp.is_empty()
-                && args.dp.is_empty()
-                && args.pp.is_empty()
-                && args.max_num_batched_tokens.is_empty()
-                && args.serve_args.is_empty())
-            {
-                bail!("--grid: cannot be combined with --tp/--dp/--pp/--max-num-batched-tokens/--serve-arg (put every axis in the file)");
-            }
-            Ok(GridSpec::from_toml_file(path)?)
-        }
+        // clap refuses --grid together with the axis flags.
+        Some(path) => Ok(GridSpec::from_toml_file(path)?),
         None => Ok(GridSpec::from_flags(
             &args.tp,
             &args.dp,
@@ -50,21 +43,10 @@ fn grid(args: &SweepArgs) -> anyhow::Result<GridSpec> {
 }
 
 pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
+    let argv: Vec<String> = std::env::args().collect();
+    crate::secrets::register_args(&argv);
     let configs = grid(&args)?.expand();
-    if args.repeats == 0 {
-        bail!("--repeats: must be at least 1");
-    }
-    if args.gpus == Some(0) {
-        bail!("--gpus: must be at least 1");
-    }
-    if !(0.0..=1.0).contains(&args.max_failed_fraction) {
-        bail!(
-            "--max-failed-fraction: {} is not between 0 and 1",
-            args.max_failed_fraction
-        );
-    }
-    let startup_timeout = seconds("--startup-timeout", args.startup_timeout, false)?;
-    let stop_grace = seconds("--stop-grace", args.stop_grace, true)?;
+    let (startup_timeout, stop_grace) = (args.startup_timeout, args.stop_grace);
     let model = &args.bench.model;
     let template = ServeTemplate::new(
         &args.serve_cmd,
@@ -73,7 +55,7 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
         args.serve_extra.as_deref(),
         args.port,
     )?;
-    let bench = BenchSettings::from_args(&args.bench)?;
+    let bench = bench_settings(&args.bench)?;
     let model_dir = args.bench.output_dir.join(model_folder_name(model));
     let complete = if args.resume {
         complete_results(&model_dir)
@@ -88,8 +70,7 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
         print!("{}", render(&plan, &template, model));
         return Ok(ExitCode::SUCCESS);
     }
-    let argv: Vec<String> = std::env::args().collect();
-    let command_line = masked_command_line(&argv);
+    let command_line = crate::secrets::mask_command_line(&argv);
     let mut summary =
         SweepSummary::new(&model_dir, model, &command_line, &plan.runs, &plan.skipped);
     if plan.runs.is_empty() {
@@ -117,7 +98,7 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let (result, first_signal) = runtime.block_on(async {
-        let signals = Signals::install().context("cannot install the SIGINT/SIGTERM handlers")?;
+        let signals = Signals::install(POLICY).context("cannot install the signal handlers")?;
         let r = run_plan(&settings, &plan.runs, &mut summary, &signals).await;
         anyhow::Ok((r, signals.first_signal()))
     })?;

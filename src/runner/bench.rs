@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::signals::Signals;
 use chrono::{DateTime, Local};
-use tokio::sync::watch;
 
 use super::load::{run_phase, PhaseOutcome, Plan};
 use super::log::RunLog;
@@ -51,11 +51,11 @@ pub fn open_run_folder(
     if let Some(note) = &wl.approximate {
         log.warn(note);
     }
-    if s.body.ignore_eos && !s.args.ignore_eos {
+    if s.body.ignore_eos && !s.ignore_eos_requested {
         log.info("ignore_eos is on: a trace asks for exactly its decode tokens");
     }
     let config_path = dir.join(crate::results::read::CONFIG_FILE);
-    crate::results::write::write_json_atomic(&config_path, &folder::config_json(s, meta, wl))
+    crate::results::write::write_json_atomic(&config_path, &s.config_json(meta, wl))
         .map_err(write_err(config_path))?;
     Ok((dir, log))
 }
@@ -117,7 +117,7 @@ pub async fn phase(
     plan: Plan,
     id_prefix: &'static str,
     s: &BenchSettings,
-    stop: &watch::Receiver<bool>,
+    stop: &Signals,
 ) -> PhaseOutcome {
     let mut progress = Progress::new(label, specs.len());
     let ids = (id_prefix, s.workload.seed);
@@ -140,7 +140,7 @@ pub async fn warm_up(
     client: &Arc<Client>,
     s: &BenchSettings,
     wl: &Workload,
-    stop: &watch::Receiver<bool>,
+    stop: &Signals,
     log: &mut RunLog,
 ) -> PhaseOutcome {
     let w = wl.warmup.len();
@@ -187,5 +187,48 @@ pub fn measured_plan(s: &BenchSettings, specs: &[RequestSpec]) -> Plan {
             offsets: specs.iter().map(|r| r.arrival.unwrap_or(0.0)).collect(),
             cap: cap(max_concurrency),
         },
+    }
+}
+
+/// One short request (4 tokens, "Hello") through the run's own client and settings, once a
+/// started server says it is ready: a server that is "healthy" but cannot generate fails here
+/// with the request's failure, and first-request initialisation stays out of the measurement.
+/// (`sweep` sends it before each benchmark; the measured warm-up is [`warm_up`].)
+pub async fn ready_request(s: &BenchSettings, base_url: &str) -> Result<(), String> {
+    let client = Client::new(&ClientConfig {
+        base_url: base_url.to_owned(),
+        body: s.body.clone(),
+        api_key: s.api_key.clone(),
+        timeout: s.timeout.min(std::time::Duration::from_secs(3600)),
+        max_connections: 1,
+        save_text: false,
+        tokenizer: None,
+    })
+    .map_err(|e| e.to_string())?;
+    let spec = RequestSpec {
+        prompt: "Hello".to_owned(),
+        prompt_tokens: None,
+        max_tokens: 4,
+        arrival: None,
+    };
+    let rec = client
+        .send(0, "ready-0".to_owned(), &spec, std::time::Instant::now())
+        .await;
+    match rec.outcome {
+        crate::records::Outcome::Ok => Ok(()),
+        crate::records::Outcome::Failed(f) => {
+            // An HTTP failure's message starts with "HTTP <status>".
+            let what = if f.status.is_some() {
+                "answered"
+            } else {
+                "failed:"
+            };
+            Err(format!(
+                "warm-up request to {} {what} {}",
+                client.url().path(),
+                crate::secrets::redact(f.message.trim())
+            ))
+        }
+        crate::records::Outcome::Cancelled => Err("warm-up request cancelled".to_owned()),
     }
 }

@@ -23,18 +23,7 @@ pub fn prepare_run_dir(
             std::fs::create_dir_all(d)?;
             Ok(d.clone())
         }
-        None => create_run_dir(&s.output_dir, &s.args.model, now),
-    }
-}
-
-/// The base URL with any password replaced by `***`.
-pub fn masked_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
+        None => create_run_dir(&s.output_dir, &s.model, now),
     }
 }
 
@@ -65,7 +54,7 @@ pub fn load_description(load: &LoadMode) -> String {
 /// configuration and labels.
 fn benchmark_config(s: &BenchSettings, meta: &RunMeta) -> Ordered {
     let mut c = Ordered::default();
-    c.push("model_name", s.args.model.clone());
+    c.push("model_name", s.model.clone());
     c.push("tensor_parallel_size", meta.config.par.tp);
     c.push("pipeline_parallel_size", meta.config.par.pp);
     c.push("data_parallel_size", meta.config.par.dp);
@@ -81,47 +70,6 @@ fn benchmark_config(s: &BenchSettings, meta: &RunMeta) -> Ordered {
             serde_json::to_value(&s.labels).unwrap_or(Value::Null),
         );
     }
-    c
-}
-
-/// `config.json`: the users' keys first (same names), then every other option.
-pub fn config_json(s: &BenchSettings, meta: &RunMeta, wl: &Workload) -> Ordered {
-    let mut rest = s.to_config_json();
-    let mut c = Ordered::default();
-    let mut take = |c: &mut Ordered, k: &str| {
-        if let Some(v) = rest.remove(k) {
-            c.push(k, v);
-        }
-    };
-    take(&mut c, "prompts_file");
-    take(&mut c, "trace");
-    take(&mut c, "model");
-    c.push("tensor_parallel_size", meta.config.par.tp);
-    c.push("pipeline_parallel_size", meta.config.par.pp);
-    c.push("data_parallel_size", meta.config.par.dp);
-    c.push("max_num_batched_tokens", meta.config.max_num_batched_tokens);
-    for k in [
-        "concurrency",
-        "max_tokens",
-        "temperature",
-        "top_p",
-        "output_dir",
-    ] {
-        take(&mut c, k);
-    }
-    c.push("base_url", masked_url(&meta.base_url));
-    for (k, v) in rest {
-        c.push(&k, v);
-    }
-    c.push(
-        "extra_config",
-        serde_json::to_value(&meta.extra_config).unwrap_or(Value::Null),
-    );
-    c.push("measured_requests", wl.measured.len());
-    c.push("warmup_requests", wl.warmup.len());
-    c.push("lengths_approximate", wl.approximate.clone());
-    c.push("command_line", meta.command_line.clone());
-    c.push("tool_version", env!("CARGO_PKG_VERSION"));
     c
 }
 
@@ -148,14 +96,8 @@ pub fn results_doc<'a>(
     info.push("end_time", chrono::Local::now().to_rfc3339());
     info.push("command_line", meta.command_line.clone());
     info.push("interrupted", interrupted);
-    info.push("base_url", masked_url(&meta.base_url));
-    info.push(
-        "endpoint",
-        s.to_config_json()
-            .get("endpoint")
-            .cloned()
-            .unwrap_or(Value::Null),
-    );
+    info.push("base_url", crate::secrets::mask_url(&meta.base_url));
+    info.push("endpoint", s.body.endpoint.name());
     info.push("workload", s.workload.source.name());
     info.push("load", load_description(&s.load));
     info.push("measured_requests", wl.measured.len());
@@ -175,16 +117,5 @@ pub fn results_doc<'a>(
         run_info: info,
         records,
         clock,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masks_url_passwords() {
-        assert_eq!(masked_url("http://u:secret@h:1/v1"), "http://u:***@h:1/v1");
-        assert_eq!(masked_url("http://h:1"), "http://h:1");
     }
 }

@@ -159,10 +159,13 @@ pub async fn run_phase(
     specs: Arc<Vec<RequestSpec>>,
     plan: Plan,
     (id_prefix, seed): (&'static str, u64),
-    mut stop: watch::Receiver<bool>,
+    signals: crate::signals::Signals,
     grace: Duration,
     progress: &mut Progress,
 ) -> PhaseOutcome {
+    let mut stop = signals.stop;
+    let mut hurry = signals.hurry;
+    let mut hurry_open = true;
     let total = specs.len();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (stopping_tx, stopping_rx) = watch::channel(false);
@@ -231,6 +234,16 @@ pub async fn run_phase(
             _ = tokio::time::sleep_until(grace_end.unwrap_or_else(tokio::time::Instant::now)), if grace_end.is_some() && !aborted => {
                 aborted = true;
                 let _ = abort_tx.send(true);
+            },
+            changed = hurry.changed(), if hurry_open && !aborted => match changed {
+                // Asked to hurry: in-flight requests are cancelled now, and the results written.
+                Ok(()) if *hurry.borrow() => {
+                    out.interrupted = true;
+                    let _ = stopping_tx.send(true);
+                    grace_end = Some(tokio::time::Instant::now());
+                }
+                Ok(()) => {}
+                Err(_) => hurry_open = false,
             },
             _ = tick.tick() => progress.tick(),
         }

@@ -64,6 +64,19 @@ pub enum RunError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The run finished but its results could not be written into the run folder (disk full,
+    /// folder made read-only): they were written to `fallback` instead when possible.
+    #[error("cannot write the results to {path}: {source}; {}", match fallback {
+        Some(f) => format!("they were saved to {} instead", f.display()),
+        None => "no fallback location could be written either: the results are lost".to_owned(),
+    })]
+    ResultsNotWritten {
+        path: PathBuf,
+        source: std::io::Error,
+        fallback: Option<PathBuf>,
+        /// The run's summary, so that it can still be printed.
+        summary: String,
+    },
     #[error("{0}")]
     Workload(#[from] WorkloadError),
     #[error("{0}")]
@@ -132,25 +145,27 @@ pub fn raise_open_files_limit() -> Option<u64> {
     Some(r.rlim_cur as u64)
 }
 
-/// The command line with the value of `--api-key` replaced by `***`, quoted like a shell would.
-pub fn masked_command_line<S: AsRef<str>>(args: &[S]) -> String {
-    let mut out: Vec<String> = Vec::with_capacity(args.len());
-    let mut mask_next = false;
-    for a in args {
-        let a = a.as_ref();
-        if mask_next {
-            out.push("***".into());
-            mask_next = false;
-        } else if a == "--api-key" {
-            out.push(a.into());
-            mask_next = true;
-        } else if a.starts_with("--api-key=") {
-            out.push("--api-key=***".into());
-        } else {
-            out.push(a.into());
-        }
-    }
-    shlex::try_join(out.iter().map(String::as_str)).unwrap_or_else(|_| out.join(" "))
+/// Writes the results of a run whose folder could not take them to the temporary folder, else
+/// the current folder; returns where.
+fn write_fallback(
+    dir: &std::path::Path,
+    doc: &crate::results::write::ResultsDoc<'_>,
+) -> Option<PathBuf> {
+    let name = dir
+        .iter()
+        .rev()
+        .take(2)
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("-");
+    let file = format!("modelbench-{name}-{}", crate::results::read::RESULTS_FILE);
+    [std::env::temp_dir(), PathBuf::from(".")]
+        .into_iter()
+        .map(|d| d.join(&file))
+        .find(|p| crate::results::write::write_json_atomic(p, doc).is_ok())
 }
 
 pub(crate) fn write_err(path: PathBuf) -> impl FnOnce(std::io::Error) -> RunError {
@@ -162,7 +177,7 @@ pub(crate) fn write_err(path: PathBuf) -> impl FnOnce(std::io::Error) -> RunErro
 pub async fn run_to_folder(
     settings: &BenchSettings,
     meta: &RunMeta,
-    stop: tokio::sync::watch::Receiver<bool>,
+    stop: crate::signals::Signals,
 ) -> Result<RunReport, RunError> {
     let clock = Clock::now();
     let started_at = chrono::Local::now();
@@ -205,7 +220,7 @@ pub async fn run_to_folder(
 
     let stats = RunStats::from_records(&records);
     let ctx = report::SummaryContext {
-        model: &settings.args.model,
+        model: &settings.model,
         run_dir: &dir,
         interrupted,
         not_sent,
@@ -221,9 +236,22 @@ pub async fn run_to_folder(
         (interrupted, not_sent),
         client.timestamp_source(),
     );
-    let results_file =
-        crate::results::write::write_results(&dir, &doc).map_err(write_err(dir.clone()))?;
     log.info(&summary);
+    let results_file = match crate::results::write::write_results(&dir, &doc) {
+        Ok(f) => f,
+        Err(source) => {
+            let path = dir.join(crate::results::read::RESULTS_FILE);
+            let fallback = write_fallback(&dir, &doc);
+            let e = RunError::ResultsNotWritten {
+                path,
+                source,
+                fallback,
+                summary,
+            };
+            log.warn(&e.to_string());
+            return Err(e);
+        }
+    };
     if interrupted {
         log.warn("the run was interrupted: results are marked interrupted");
     }
@@ -243,24 +271,6 @@ pub async fn run_to_folder(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn masks_the_api_key() {
-        let line = masked_command_line(&[
-            "modelbench",
-            "run",
-            "--api-key",
-            "sk-1",
-            "--model",
-            "a b",
-            "--api-key=sk-2",
-        ]);
-        assert_eq!(
-            line,
-            "modelbench run --api-key '***' --model 'a b' '--api-key=***'"
-        );
-        assert!(!line.contains("sk-"));
-    }
 
     #[test]
     fn open_files_limit_is_raised_to_the_hard_limit() {

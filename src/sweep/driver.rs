@@ -14,15 +14,14 @@ use super::logscan::{failure_reason, file_len, last_line, read_end, tail};
 use super::plan::PlannedRun;
 use super::progress::{Phase, Progress};
 use super::server::{wait_port_free, ReadyCheck, ReadyError, ServerError, ServerProcess};
-use super::signals::Signals;
 use super::state::{
     create_run_dir, set_aside_results, PlannedRunInfo, StateError, Status, StatusRecord, SERVER_LOG,
 };
 use super::summary::{RunEntry, SweepState, SweepSummary};
-use super::warmup::warm_up;
 use crate::export::table::fmt_value;
 use crate::metrics::Metric;
 use crate::runner::{run_to_folder, BenchSettings, RunError, RunMeta, RunReport};
+use crate::signals::Signals;
 
 /// Lines of server.log kept with a failure.
 const TAIL_LINES: usize = 40;
@@ -175,8 +174,7 @@ async fn run_one(
         repeat: run.repeat,
         repeats: run.repeats,
     };
-    let mut record =
-        StatusRecord::start(&settings.bench.args.model, &run.config, &info, argv.clone());
+    let mut record = StatusRecord::start(&settings.bench.model, &run.config, &info, argv.clone());
     record.write(&run_dir).map_err(|e| (None, e.into()))?;
     let log_path = run_dir.join(SERVER_LOG);
 
@@ -298,8 +296,8 @@ async fn serve_and_bench(
     let base_url = settings.template.base_url();
     let check = ReadyCheck {
         base_url: &base_url,
-        model: &settings.bench.args.model,
-        api_key: settings.bench.args.api_key.as_deref(),
+        model: &settings.bench.model,
+        api_key: settings.bench.api_key.as_deref(),
         timeout: settings.startup_timeout,
     };
     let mut stop = signals.stop.clone();
@@ -332,7 +330,7 @@ async fn serve_and_bench(
 
     progress.phase(Phase::WarmingUp);
     let warm = tokio::select! {
-        r = warm_up(&base_url, &settings.bench.args) => r,
+        r = crate::runner::bench::ready_request(&settings.bench, &base_url) => r,
         _ = wait_true(&mut stop) => return Ended::new(Status::Interrupted, Phase::WarmingUp, Some("stopped by a signal".into())),
     };
     if let Err(reason) = warm {
@@ -350,7 +348,11 @@ async fn serve_and_bench(
         run_dir: Some(run_dir.to_path_buf()),
     };
     let (bench_stop, bench_rx) = watch::channel(false);
-    let bench = run_to_folder(&settings.bench, &meta, bench_rx);
+    let bench = run_to_folder(
+        &settings.bench,
+        &meta,
+        Signals::from_channels(bench_rx, signals.hurry.clone()),
+    );
     tokio::pin!(bench);
     let mut died: Option<String> = None;
     let mut tick = tokio::time::interval(WATCH_INTERVAL);

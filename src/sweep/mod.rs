@@ -18,7 +18,5 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod server;
-pub mod signals;
 pub mod state;
 pub mod summary;
-pub mod warmup;

@@ -8,6 +8,9 @@ use rand_distr::{Distribution, Gamma};
 
 use super::item_seed;
 
+/// Lowest accepted finite rate (one request every 10⁶ s): below it, due times overflow clocks.
+pub const MIN_RATE: f64 = 1e-6;
+
 /// `--request-rate`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rate {

@@ -8,6 +8,7 @@
 
 pub mod arrivals;
 pub mod files;
+pub mod limits;
 pub mod synthetic;
 pub mod tokenizer;
 pub mod trace;

@@ -12,6 +12,9 @@ pub const COL_ARRIVAL: &str = "request_arrived_at";
 pub const COL_PREFILL: &str = "request_num_prefill_tokens";
 pub const COL_DECODE: &str = "request_num_decode_tokens";
 
+/// Latest accepted arrival time (about 116 days): a trace is replayed in real time.
+pub const MAX_ARRIVAL_S: f64 = 1e7;
+
 /// One row: (arrival seconds, prompt tokens, output tokens).
 pub type TraceRow = (f64, u32, u32);
 
@@ -52,9 +55,9 @@ pub fn read_rows(path: &Path) -> Result<Vec<TraceRow>, WorkloadError> {
         let arrival: f64 = field(ia, COL_ARRIVAL)?
             .parse()
             .map_err(|_| invalid(format!("line {line}: {COL_ARRIVAL} is not a number")))?;
-        if !arrival.is_finite() || arrival < 0.0 {
+        if !(0.0..=MAX_ARRIVAL_S).contains(&arrival) {
             return Err(invalid(format!(
-                "line {line}: {COL_ARRIVAL} must be a finite number ≥ 0"
+                "line {line}: {COL_ARRIVAL} must be a number of seconds from 0 to {MAX_ARRIVAL_S:e}, got {arrival}"
             )));
         }
         let count = |j: usize, name: &str| -> Result<u32, WorkloadError> {
