@@ -81,6 +81,14 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(130));
     }
+    if report.internal_errors > 0 {
+        eprintln!(
+            "error: {} request(s) hit an internal error (a bug in modelbench; recorded as failed); results written to {}",
+            report.internal_errors,
+            report.results_file.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     if report.successful == 0 {
         eprintln!(
             "error: no request succeeded ({} failed); results written to {}",

@@ -74,20 +74,22 @@ fn benchmark_config(s: &BenchSettings, meta: &RunMeta) -> Ordered {
 }
 
 /// Everything `benchmark_results.json` holds.
-/// `(stats, measured records, warm-up records)`, `(clock, start time)`, `(interrupted, not sent)`.
+/// `(stats, measured records, warm-up records)`, `(clock, start time)`,
+/// `(interrupted, not sent, internal errors)`.
 pub fn results_doc<'a>(
     s: &BenchSettings,
     meta: &RunMeta,
     wl: &Workload,
     (stats, records, warmup): (&'a RunStats, &'a [RequestRecord], &[RequestRecord]),
     (clock, started_at): (Clock, chrono::DateTime<chrono::Local>),
-    (interrupted, not_sent): (bool, usize),
+    (interrupted, not_sent, internal_errors): (bool, usize, usize),
     timestamps: &'static str,
 ) -> ResultsDoc<'a> {
     let mut extra = Ordered::default();
     extra.push("not_sent_requests", not_sent);
     extra.push("interrupted", interrupted);
     extra.push("lengths_approximate", wl.approximate.clone());
+    extra.push("internal_errors", internal_errors);
 
     let mut info = Ordered::default();
     info.push("tool", "modelbench");

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::progress::Progress;
 use crate::client::Client;
-use crate::records::{Outcome, RequestRecord, TokenSource};
+use crate::records::{ErrorKind, Failure, Outcome, RequestRecord, TokenSource};
 use crate::workload::{item_seed, RequestSpec};
 
 /// How a phase releases its requests.
@@ -36,6 +36,9 @@ pub struct PhaseOutcome {
     /// Requests never sent because the run was interrupted.
     pub not_sent: usize,
     pub interrupted: bool,
+    /// Requests whose task panicked (a bug in modelbench), each recorded as a failed request;
+    /// plus 1 when the dispatcher itself panicked (its remaining requests are not sent).
+    pub panicked: usize,
 }
 
 /// Shared by every request task of a phase.
@@ -48,6 +51,34 @@ struct Ctx {
     stopping: watch::Receiver<bool>,
     abort: watch::Receiver<bool>,
     started: Arc<AtomicUsize>,
+    panicked: Arc<AtomicUsize>,
+}
+
+/// Held while a task measures request `index` (or, with `None`, while the dispatcher runs): if
+/// the task panics, its drop during unwinding records the request as failed and counts the
+/// panic, so nothing is silently lost and the run ends with an error.
+struct PanicGuard<'a> {
+    ctx: &'a Ctx,
+    request: Option<(usize, Instant)>,
+}
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        self.ctx.panicked.fetch_add(1, Ordering::Relaxed);
+        if let Some((i, scheduled)) = self.request {
+            let mut rec = cancelled(i, self.ctx.request_id(i), scheduled);
+            rec.outcome = Outcome::Failed(Failure {
+                kind: ErrorKind::Other,
+                status: None,
+                message: "internal error: modelbench panicked while measuring this request"
+                    .to_owned(),
+            });
+            let _ = self.ctx.tx.send(rec);
+        }
+    }
 }
 
 impl Ctx {
@@ -61,14 +92,20 @@ impl Ctx {
 
     /// Sends request `i`, unless the abort signal comes first.
     async fn run_one(&self, i: usize, scheduled: Instant) -> RequestRecord {
+        let guard = PanicGuard {
+            ctx: self,
+            request: Some((i, scheduled)),
+        };
         let spec = &self.specs[i];
         let id = self.request_id(i);
         let mut abort = self.abort.clone();
-        tokio::select! {
+        let rec = tokio::select! {
             biased;
             r = self.client.send(i, id.clone(), spec, scheduled) => r,
             _ = abort.wait_for(|a| *a) => cancelled(i, id, scheduled),
-        }
+        };
+        drop(guard);
+        rec
     }
 
     fn stopping(&self) -> bool {
@@ -123,10 +160,22 @@ async fn closed_worker(ctx: Arc<Ctx>, start: Instant) {
 }
 
 async fn dispatcher(ctx: Arc<Ctx>, start: Instant, offsets: Vec<f64>, cap: Option<usize>) {
+    let _guard = PanicGuard {
+        ctx: &ctx,
+        request: None,
+    };
     let sem = cap.map(|c| Arc::new(Semaphore::new(c.max(1))));
     let mut stopping = ctx.stopping.clone();
     for (i, off) in offsets.into_iter().enumerate().take(ctx.specs.len()) {
-        let due = start + Duration::from_secs_f64(off.max(0.0));
+        // Settings bound rates and trace times, so a due time always fits; if one did not,
+        // the remaining requests are reported as not sent rather than panicking.
+        let Some(due) = Duration::try_from_secs_f64(off.max(0.0))
+            .ok()
+            .and_then(|d| start.checked_add(d))
+        else {
+            ctx.panicked.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
         if due > Instant::now() {
             tokio::select! {
                 _ = tokio::time::sleep_until(due.into()) => {}
@@ -171,6 +220,7 @@ pub async fn run_phase(
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let (abort_tx, abort_rx) = watch::channel(false);
     let started = Arc::new(AtomicUsize::new(0));
+    let panicked = Arc::new(AtomicUsize::new(0));
     let ctx = Arc::new(Ctx {
         client,
         specs,
@@ -180,6 +230,7 @@ pub async fn run_phase(
         stopping: stopping_rx,
         abort: abort_rx,
         started: started.clone(),
+        panicked: panicked.clone(),
     });
     let mut out = PhaseOutcome {
         records: Vec::with_capacity(total),
@@ -249,6 +300,66 @@ pub async fn run_phase(
         }
     }
     out.not_sent = total.saturating_sub(started.load(Ordering::Relaxed));
+    out.panicked = panicked.load(Ordering::Relaxed);
     progress.tick();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task that panics while it holds the guard leaves a failed record and a count: the
+    /// request is not lost and the run can end with an error.
+    #[tokio::test]
+    async fn a_panicking_request_task_is_recorded_as_failed() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (_s, stopping) = watch::channel(false);
+        let (_a, abort) = watch::channel(false);
+        let client = Client::new(&crate::client::ClientConfig {
+            base_url: "http://127.0.0.1:9".into(),
+            body: crate::client::BodyOptions {
+                endpoint: crate::client::Endpoint::Completions,
+                model: "m".into(),
+                temperature: 0.0,
+                top_p: 1.0,
+                ignore_eos: false,
+                continuous_usage_stats: false,
+                extra: Default::default(),
+            },
+            api_key: None,
+            timeout: Duration::from_secs(1),
+            max_connections: 1,
+            save_text: false,
+            tokenizer: None,
+        })
+        .unwrap();
+        let ctx = Arc::new(Ctx {
+            client: Arc::new(client),
+            specs: Arc::new(Vec::new()),
+            id_prefix: "",
+            seed: 0,
+            tx,
+            stopping,
+            abort,
+            started: Arc::new(AtomicUsize::new(0)),
+            panicked: Arc::new(AtomicUsize::new(0)),
+        });
+        let task_ctx = ctx.clone();
+        let joined = tokio::spawn(async move {
+            let _guard = PanicGuard {
+                ctx: &task_ctx,
+                request: Some((7, Instant::now())),
+            };
+            panic!("a bug");
+        })
+        .await;
+        assert!(joined.is_err());
+        assert_eq!(ctx.panicked.load(Ordering::Relaxed), 1);
+        let rec = rx.recv().await.unwrap();
+        assert_eq!(rec.index, 7);
+        assert!(
+            matches!(rec.outcome, Outcome::Failed(ref f) if f.message.contains("internal error"))
+        );
+    }
 }

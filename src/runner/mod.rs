@@ -112,6 +112,8 @@ pub struct RunReport {
     pub cancelled: usize,
     /// Never sent because of the interruption.
     pub not_sent: usize,
+    /// Requests (or the dispatcher) that hit a panic: a bug; the run must not count as good.
+    pub internal_errors: usize,
     /// `<run_dir>/benchmark_results.json`.
     pub results_file: PathBuf,
     /// The summary as printed by `modelbench run` (also in benchmark.log).
@@ -196,6 +198,7 @@ pub async fn run_to_folder(
             records: Vec::new(),
             not_sent: n,
             interrupted: true,
+            panicked: 0,
         }
     } else {
         let plan = bench::measured_plan(settings, &wl.measured);
@@ -215,6 +218,7 @@ pub async fn run_to_folder(
         // Every stream is over: counting now delays no timestamp.
         crate::records::count_deferred_output(&mut measured.records, t);
     }
+    let internal_errors = warmup.panicked + measured.panicked;
     let (records, not_sent, interrupted) =
         (measured.records, measured.not_sent, measured.interrupted);
 
@@ -233,7 +237,7 @@ pub async fn run_to_folder(
         &wl,
         (&stats, &records, &warmup.records),
         (clock, started_at),
-        (interrupted, not_sent),
+        (interrupted, not_sent, internal_errors),
         client.timestamp_source(),
     );
     log.info(&summary);
@@ -262,6 +266,7 @@ pub async fn run_to_folder(
         interrupted,
         cancelled: stats.cancelled,
         not_sent,
+        internal_errors,
         results_file,
         summary,
         stats,

@@ -429,6 +429,12 @@ fn judge(
         ended.status = Status::Failed;
         ended.reason = Some(format!("server exited during the benchmark ({status})"));
         ended.server_exit = Some(status);
+    } else if report.internal_errors > 0 {
+        ended.status = Status::Failed;
+        ended.reason = Some(format!(
+            "{} request(s) hit an internal error in modelbench",
+            report.internal_errors
+        ));
     } else if signalled && report.interrupted {
         ended.status = Status::Interrupted;
         ended.reason = Some("stopped by a signal; results saved, marked interrupted".into());
@@ -466,6 +472,7 @@ mod tests {
             interrupted,
             cancelled: 0,
             not_sent: 0,
+            internal_errors: 0,
             results_file: PathBuf::from("r/benchmark_results.json"),
             summary: String::new(),
             stats: Default::default(),

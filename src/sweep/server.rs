@@ -258,9 +258,17 @@ impl ServerProcess {
             if let Some(status) = self.exit_status() {
                 return Err(ReadyError::Exited(status));
             }
-            match probe(&client, check).await {
-                Ok(()) => return Ok(()),
-                Err(seen) => last_seen = seen,
+            // A probe never outlasts the startup timeout (a hung /health would otherwise add
+            // up to PROBE_TIMEOUT to it), and a signal ends it at once.
+            let remaining = timeout.saturating_sub(start.elapsed());
+            let probed = tokio::select! {
+                r = tokio::time::timeout(remaining, probe(&client, check)) => r,
+                _ = signalled(stop) => return Err(ReadyError::Interrupted),
+            };
+            match probed {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(seen)) => last_seen = seen,
+                Err(_) => last_seen = "no answer on /health before the startup timeout".into(),
             }
             if let Some(status) = self.exit_status() {
                 return Err(ReadyError::Exited(status));
@@ -427,6 +435,13 @@ pub fn live_members(pgid: i32) -> Option<Vec<i32>> {
     Some(out)
 }
 
+/// Completes when `stop` turns true; never when its sender is gone.
+async fn signalled(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// A process's command line, shortened (`?` when unknown).
 fn command_of(pid: i32) -> String {
     let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
@@ -479,6 +494,31 @@ mod tests {
 
     fn no_stop() -> (watch::Sender<bool>, watch::Receiver<bool>) {
         watch::channel(false)
+    }
+
+    /// A server whose /health accepts connections but never answers: the wait ends at the
+    /// startup timeout, not a probe timeout later.
+    #[tokio::test]
+    async fn a_hung_probe_does_not_overshoot_the_startup_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let _held = tokio::spawn(async move {
+            let mut conns = Vec::new();
+            while let Ok((c, _)) = listener.accept().await {
+                conns.push(c);
+            }
+        });
+        let mut s = ServerProcess::spawn(&sh("sleep 30"), &dir.path().join("server.log")).unwrap();
+        let (_tx, mut rx) = no_stop();
+        let start = Instant::now();
+        let r = s.wait_ready(&check(&url, 1000), &mut rx).await;
+        let waited = start.elapsed();
+        assert!(matches!(r, Err(ReadyError::Timeout { .. })), "{r:?}");
+        // PROBE_TIMEOUT is 5 s: before the fix the wait took about 5 s.
+        assert!(waited < Duration::from_millis(3500), "{waited:?}");
+        let (_tx2, mut hurry) = no_stop();
+        s.stop(Duration::from_millis(100), &mut hurry).await;
     }
 
     #[tokio::test]
