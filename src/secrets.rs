@@ -236,6 +236,8 @@ fn mask_value(value: &str, found: &mut Vec<String>) -> String {
     if !value.contains(char::is_whitespace) {
         if let Some((name, v)) = value.split_once('=') {
             if is_secret_name(name) && !name.is_empty() {
+                // `--serve-arg api-key=K1,K2`: each value is a secret of its own.
+                found.extend(v.split(',').map(str::to_owned));
                 found.push(v.to_owned());
                 return format!("{name}={MASK}");
             }
@@ -375,6 +377,8 @@ mod tests {
         assert!(line.contains("--model 'a b'"), "{line}");
         let found = arg_secrets(&["--api-key", "sk-1", "x", "--serve-extra", "--token abcd e"]);
         assert_eq!(found, vec!["sk-1".to_owned(), "abcd".into()]);
+        let found = arg_secrets(&["--serve-arg", "api-key=k1,k2"]);
+        assert_eq!(found, vec!["k1".to_owned(), "k2".into(), "k1,k2".into()]);
     }
 
     #[test]

@@ -29,6 +29,7 @@ impl RunLog {
         let ts = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
         let Some(f) = &mut self.file else { return };
         let mut text = String::new();
+        let msg = crate::secrets::redact(msg);
         for l in msg.lines() {
             text.push_str(&format!("{ts} [modelbench:{level}] {l}\n"));
         }
@@ -46,7 +47,7 @@ impl RunLog {
 
     /// Logged and printed on stderr.
     pub fn warn(&mut self, msg: &str) {
-        eprintln!("warning: {msg}");
+        eprintln!("warning: {}", crate::secrets::redact(msg));
         self.line("WARNING", msg);
     }
 }

@@ -121,8 +121,9 @@ impl ServeTemplate {
 }
 
 /// A command line as a shell would need it typed (quoted where needed).
+/// Secrets (`--api-key K`, `--hf-token T`, …) are masked: this is only ever shown or recorded.
 pub fn display(argv: &[String]) -> String {
-    shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "))
+    crate::secrets::mask_command_line(argv)
 }
 
 #[cfg(test)]

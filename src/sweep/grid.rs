@@ -120,7 +120,7 @@ impl ServeConfig {
     pub fn extra_config(&self) -> BTreeMap<String, Value> {
         self.extra
             .iter()
-            .map(|(k, v)| (k.replace('-', "_"), v.to_json()))
+            .map(|(k, v)| (k.replace('-', "_"), masked_json(k, v)))
             .collect()
     }
 
@@ -130,7 +130,7 @@ impl ServeConfig {
         let extra: serde_json::Map<String, Value> = self
             .extra
             .iter()
-            .map(|(k, v)| (k.clone(), v.to_json()))
+            .map(|(k, v)| (k.clone(), masked_json(k, v)))
             .collect();
         json!({
             "tensor_parallel_size": p.tp,
@@ -139,6 +139,16 @@ impl ServeConfig {
             "max_num_batched_tokens": self.key.max_num_batched_tokens,
             "serve_args": extra,
         })
+    }
+}
+
+/// A server flag's value as recorded (in results, labels and the resume identity): masked when
+/// the flag names a secret (`--serve-arg api-key=…`); the server itself gets the real value.
+fn masked_json(flag: &str, v: &ServeValue) -> Value {
+    if crate::secrets::is_secret_name(flag) {
+        Value::from(crate::secrets::MASK)
+    } else {
+        v.to_json()
     }
 }
 
@@ -152,7 +162,11 @@ impl fmt::Display for ServeConfig {
             None => write!(f, " mnbt=default")?,
         }
         for (k, v) in &self.extra {
-            write!(f, " {k}={v}")?;
+            if crate::secrets::is_secret_name(k) {
+                write!(f, " {k}={}", crate::secrets::MASK)?;
+            } else {
+                write!(f, " {k}={v}")?;
+            }
         }
         Ok(())
     }

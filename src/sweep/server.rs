@@ -21,6 +21,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -140,12 +141,14 @@ impl ServerProcess {
             .map_err(log_err)?;
         let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
         writeln!(log, "# {now} modelbench sweep starts: {}", display(argv)).map_err(log_err)?;
-        let err_log = log.try_clone().map_err(log_err)?;
         let mut cmd = Command::new(&argv[0]);
+        // The server's output goes through modelbench on its way to server.log, so that the
+        // secrets it prints (vLLM logs its non-default arguments, `api_key` among them) are
+        // masked like everything else modelbench writes.
         cmd.args(&argv[1..])
             .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err_log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .process_group(0);
         #[cfg(target_os = "linux")]
         {
@@ -173,6 +176,14 @@ impl ServerProcess {
         })?;
         // The `Child` handle is not used: the group is waited for with waitpid(-pgid) below.
         let pid = child.id() as i32;
+        let log = Arc::new(Mutex::new(log));
+        let mut child = child;
+        if let Some(out) = child.stdout.take() {
+            copy_masked(out, Arc::clone(&log));
+        }
+        if let Some(err) = child.stderr.take() {
+            copy_masked(err, log);
+        }
         drop(child);
         ACTIVE_GROUP.store(pid, Ordering::SeqCst);
         Ok(ServerProcess {
@@ -433,6 +444,32 @@ pub fn live_members(pgid: i32) -> Option<Vec<i32>> {
         }
     }
     Some(out)
+}
+
+/// Copies a server output stream into server.log line by line, masking known secrets, on a
+/// thread of its own (it ends when every process of the group has closed the stream).
+fn copy_masked(stream: impl std::io::Read + Send + 'static, log: Arc<Mutex<std::fs::File>>) {
+    let spawned = std::thread::Builder::new()
+        .name("server-log".into())
+        .spawn(move || {
+            let mut reader = std::io::BufReader::new(stream);
+            let mut line = Vec::with_capacity(1024);
+            loop {
+                line.clear();
+                match std::io::BufRead::read_until(&mut reader, b'\n', &mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                let text = String::from_utf8_lossy(&line);
+                let masked = crate::secrets::redact(&text);
+                let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
+                // A full disk must not stop the server: its output is then lost, the run is not.
+                let _ = f.write_all(masked.as_bytes());
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("warning: cannot copy the server's output to server.log: {e}");
+    }
 }
 
 /// Completes when `stop` turns true; never when its sender is gone.

@@ -99,9 +99,11 @@ pub struct StatusRecord {
     pub log_tail: Vec<String>,
 }
 
-/// Writes `bytes` to `path` atomically (and durably).
+/// Writes `bytes` to `path` atomically (and durably), with every known secret masked.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    crate::atomic::write_atomic(path, bytes, true).map_err(|source| StateError::Write {
+    let text = String::from_utf8_lossy(bytes);
+    let text = crate::secrets::redact(&text);
+    crate::atomic::write_atomic(path, text.as_bytes(), true).map_err(|source| StateError::Write {
         path: path.to_path_buf(),
         source,
     })
@@ -129,7 +131,7 @@ impl StatusRecord {
             label: config.to_string(),
             repeat: info.repeat,
             repeats: info.repeats,
-            command,
+            command: crate::secrets::mask_args(&command),
             started_at: chrono::Local::now().to_rfc3339(),
             finished_at: None,
             duration_s: None,
