@@ -11,7 +11,9 @@ use std::time::Duration;
 use mock_openai::{MockConfig, MockServer};
 use modelbench::metrics::Metric;
 use modelbench::results::read::read_run;
-use run_support::{find_run_dir, load_results, plain_prompts, run, spawn_run, wait_until};
+use run_support::{
+    find_run_dir, load_results, modelbench, plain_prompts, run, spawn_run, wait_until,
+};
 
 #[test]
 fn results_have_the_users_layout_and_load_with_the_compare_reader() {
@@ -255,4 +257,108 @@ fn requests_still_running_after_the_grace_period_are_cancelled() {
     );
     let cancelled = res["failed_requests"].as_array().unwrap();
     assert!(cancelled.iter().all(|f| f["error_kind"] == "cancelled"));
+}
+
+/// SIGHUP (a closed terminal or SSH session) stops a run like SIGTERM; a second signal cancels
+/// the requests in flight at once and the results are still written (nothing measured is lost).
+#[cfg(unix)]
+#[test]
+fn sighup_then_a_second_signal_writes_the_results_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start(MockConfig {
+        tokens: 300, // ≈ 30 s streams: still running when the signals come
+        chunk_delay: Duration::from_millis(100),
+        ..MockConfig::default()
+    });
+    let p = plain_prompts(dir.path(), 5);
+    let out = dir.path().join("out");
+    let child = spawn_run(
+        &mock.base_url(),
+        &out,
+        &["--concurrency", "3", "--prompts-file", p.to_str().unwrap()],
+    );
+    wait_until(|| mock.stats.requests() >= 3);
+    let start = std::time::Instant::now();
+    // SAFETY: sending signals to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(130), "stderr: {stderr}");
+    assert!(stderr.contains("received SIGHUP"), "{stderr}");
+    // Without the second signal the in-flight requests would get the 5 s grace period.
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    let res = load_results(&find_run_dir(&out).unwrap());
+    let s = &res["benchmark_stats"]["summary"];
+    assert_eq!(s["interrupted"], true);
+    assert_eq!(s["cancelled_requests"], 3, "{s}");
+    assert_eq!(s["not_sent_requests"], 2, "{s}");
+}
+
+/// When the run folder cannot take the results at the end (disk full, folder made read-only or,
+/// here, a directory standing where the file must go: a failure even root cannot bypass), the
+/// summary is still printed, the results are written to a fallback file whose path is printed,
+/// and the run exits non-zero.
+#[test]
+fn results_that_cannot_be_written_go_to_a_printed_fallback_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockServer::start(MockConfig {
+        tokens: 10,
+        chunk_delay: Duration::from_millis(100), // ≈ 1 s per request
+        ..MockConfig::default()
+    });
+    let p = plain_prompts(dir.path(), 4);
+    let out = dir.path().join("out");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let child = modelbench()
+        .args(["run", "--base-url", &mock.base_url(), "--model", "m"])
+        .arg("--output-dir")
+        .arg(&out)
+        .args(["--prompts-file", p.to_str().unwrap(), "--concurrency", "2"])
+        .env("TMPDIR", &tmp)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(|| find_run_dir(&out).is_some());
+    let run_dir = find_run_dir(&out).unwrap();
+    std::fs::create_dir_all(run_dir.join("benchmark_results.json").join("blocker")).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Successful requests"),
+        "summary first: {stdout}"
+    );
+    let saved: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}\n{stderr}");
+    assert!(
+        stderr.contains(&saved[0].display().to_string()),
+        "the fallback path is printed: {stderr}"
+    );
+    assert_eq!(
+        stderr
+            .trim()
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .count(),
+        1,
+        "{stderr}"
+    );
+    let res: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved[0]).unwrap()).unwrap();
+    assert_eq!(res["benchmark_stats"]["summary"]["total_requests"], 4);
 }
