@@ -20,6 +20,23 @@ fn one_line(e: &clap::Error) -> String {
     line
 }
 
+/// An error and its causes on one line, each said once: a cause whose text its parent's
+/// message already holds (a `{source}` in a typed error's message) is not repeated.
+fn chain(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 fn main() -> ExitCode {
     let cli = match modelbench::cli::Cli::try_parse() {
         Ok(cli) => cli,
@@ -41,7 +58,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // Every error line passes the one masking function (a URL or key in a message).
-            eprintln!("error: {}", modelbench::secrets::redact(&format!("{e:#}")));
+            eprintln!("error: {}", modelbench::secrets::redact(&chain(&e)));
             ExitCode::FAILURE
         }
     }

@@ -112,7 +112,9 @@ fn mask_bearer(text: &str) -> Option<String> {
     while let Some(i) = lower[from..].find(WORD) {
         let start = from + i + WORD.len();
         let end = text[start..]
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}' | ']' | '\\'))
+            .find(|c: char| {
+                c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}' | ']' | ')' | ';' | '\\')
+            })
             .map_or(text.len(), |j| start + j);
         if end > start && &text[start..end] != MASK {
             out.push_str(&text[rest..start]);
@@ -390,6 +392,10 @@ mod tests {
             "echo: Authorization: Bearer ***, ab"
         );
         assert_eq!(redact("bearer xyz\"}"), "bearer ***\"}");
+        assert_eq!(
+            redact("(Authorization: Bearer xyz)"),
+            "(Authorization: Bearer ***)"
+        );
         assert!(matches!(redact("nothing here"), Cow::Borrowed(_)));
         assert_eq!(redact("k=sk-free-text-secret."), "k=***.");
     }

@@ -124,27 +124,7 @@ pub struct RunReport {
 /// Raises the soft limit on open files to the hard limit (thousands of concurrent streams need
 /// thousands of sockets). Returns the resulting soft limit.
 pub fn raise_open_files_limit() -> Option<u64> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read/write the struct passed by pointer.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
-            return None;
-        }
-        if r.rlim_cur < r.rlim_max {
-            let want = libc::rlimit {
-                rlim_cur: r.rlim_max,
-                rlim_max: r.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
-                r = want;
-            }
-        }
-    }
-    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every platform
-    Some(r.rlim_cur as u64)
+    rlimit::increase_nofile_limit(u64::MAX).ok()
 }
 
 /// Writes the results of a run whose folder could not take them to the temporary folder, else
@@ -280,15 +260,8 @@ mod tests {
     #[test]
     fn open_files_limit_is_raised_to_the_hard_limit() {
         let soft = raise_open_files_limit().unwrap();
-        let mut r = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: reads into a local struct.
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
-        #[allow(clippy::unnecessary_cast)]
-        let cur = r.rlim_cur as u64;
+        let (cur, max) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
         assert_eq!(soft, cur);
-        assert_eq!(r.rlim_cur, r.rlim_max);
+        assert_eq!(cur, max);
     }
 }

@@ -159,15 +159,5 @@ fn write_stats_every_20ms(path: &std::path::Path, stats: &MockStats) {
 
 /// Thousands of concurrent streams need thousands of sockets.
 fn raise_nofile() {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls on a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
-            r.rlim_cur = r.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-        }
-    }
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
 }
