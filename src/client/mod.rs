@@ -8,7 +8,15 @@
 //! - [`chunk`]: the JSON of one streamed chunk (vLLM and llama.cpp shapes), with a hand-written
 //!   fast path for the common shape (`chunk_scan`);
 //! - [`coalesce`]: read coalescing (the timestamp resolution of fast streams);
-//! - [`exchange`]: one request from send to last byte → a [`crate::records::RequestRecord`].
+//! - [`exchange`]: one request from send to `data: [DONE]` → a [`crate::records::RequestRecord`].
+//!
+//! Why a hand-written HTTP/1.1 client rather than a general one (reqwest/hyper): every read from
+//! the socket is a `recvmsg` that also returns the kernel's receive timestamp of its bytes
+//! (`SO_TIMESTAMPNS`, [`conn`]), and each SSE event is timed with the timestamp of the read that
+//! completed it. A general client hides the reads behind its own buffering and tasks, so a token
+//! could only be timed when it reached our code, after queueing. The response head (status line
+//! and headers) is parsed by `httparse`; chunked/length/close bodies and SSE are decoded in
+//! place ([`http1`], [`sse`]).
 //!
 //! Each request is driven by one task that reads its own socket and decodes, parses and
 //! timestamps in place (plain HTTP/1.1, no proxy, `TCP_NODELAY`, connections kept alive and
@@ -76,6 +84,8 @@ pub struct Client {
     /// stamped when they return.
     kernel_stamped: AtomicUsize,
     read_stamped: AtomicUsize,
+    /// Responses whose HTTP body did not end within `exchange::DONE_GRACE` after `data: [DONE]`.
+    unended_bodies: AtomicUsize,
 }
 
 /// The API root: the base URL with `/v1` appended unless it already ends with it.
@@ -147,7 +157,11 @@ impl Client {
         let url = endpoint_url(&cfg.base_url, cfg.body.endpoint)?;
         let auth = match &cfg.api_key {
             Some(k) if k.chars().any(char::is_control) => return Err(ClientError::ApiKey),
-            Some(k) => Some(format!("Bearer {k}")),
+            Some(k) => {
+                // Masked wherever server-supplied text quoting it is stored or shown.
+                crate::secrets::register(k);
+                Some(format!("Bearer {k}"))
+            }
             None => None,
         };
         Ok(Client {
@@ -162,6 +176,7 @@ impl Client {
             tokenizer: cfg.tokenizer.clone(),
             kernel_stamped: AtomicUsize::new(0),
             read_stamped: AtomicUsize::new(0),
+            unended_bodies: AtomicUsize::new(0),
         })
     }
 
@@ -176,6 +191,12 @@ impl Client {
             (0, _) => "read_time",
             _ => "mixed",
         }
+    }
+
+    /// Successful responses whose HTTP body did not end within [`exchange::DONE_GRACE`] after
+    /// `data: [DONE]` (their connections were closed, not reused).
+    pub fn unended_bodies(&self) -> usize {
+        self.unended_bodies.load(Ordering::Relaxed)
     }
 
     /// The tokenizer counting output without usage.

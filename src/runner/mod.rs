@@ -57,16 +57,19 @@ pub enum SettingsError {
 /// Errors that stop a benchmark before it could produce results.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}")]
+    // Transparent: the inner error's text once (`{0}` with `#[from]` made it the source too,
+    // and `{:#}` printed it twice).
+    #[error(transparent)]
     Settings(#[from] SettingsError),
-    #[error("cannot write results to {path}: {source}")]
+    // The I/O error is in the text, so it is not also a `source` (printed twice by `{:#}`).
+    #[error("cannot write results to {path}: {error}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Workload(#[from] WorkloadError),
-    #[error("{0}")]
+    #[error(transparent)]
     Client(#[from] ClientError),
     #[error("{0}")]
     Other(String),
@@ -154,7 +157,7 @@ pub fn masked_command_line<S: AsRef<str>>(args: &[S]) -> String {
 }
 
 pub(crate) fn write_err(path: PathBuf) -> impl FnOnce(std::io::Error) -> RunError {
-    move |source| RunError::Write { path, source }
+    move |error| RunError::Write { path, error }
 }
 
 /// Runs one benchmark and writes its run folder. When `stop` turns true: stop sending, give
@@ -224,6 +227,14 @@ pub async fn run_to_folder(
     let results_file =
         crate::results::write::write_results(&dir, &doc).map_err(write_err(dir.clone()))?;
     log.info(&summary);
+    let unended = client.unended_bodies();
+    if unended > 0 {
+        log.warn(&format!(
+            "{unended} responses did not end their HTTP body within {} ms after data: [DONE]: \
+             counted (timed to [DONE]), their connections closed instead of reused",
+            crate::client::exchange::DONE_GRACE.as_millis()
+        ));
+    }
     if interrupted {
         log.warn("the run was interrupted: results are marked interrupted");
     }
