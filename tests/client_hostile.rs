@@ -361,6 +361,29 @@ fn hostile_raw_servers_give_a_clear_outcome_quickly() {
             "http_status: HTTP 500: {\"error\": \"overloaded",
         ),
         (
+            "broken chunk framing after [DONE]",
+            format!(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{SSE}\r\nnot-a-size\r\n",
+                SSE.len()
+            ),
+            false,
+            "ok",
+        ),
+        (
+            "JSON nested 1 million deep",
+            format!(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{}",
+                chunked(&format!(
+                    "data: {{\"choices\":[{{\"text\":\"a\",\"x\":{}{}}}]}}\n\n{SSE}",
+                    "[".repeat(1 << 20),
+                    "]".repeat(1 << 20)
+                ))
+            ),
+            false,
+            // Valid JSON: read without recursion (no stack overflow), the extra field skipped.
+            "ok",
+        ),
+        (
             "not HTTP",
             "SSH-2.0-OpenSSH_9.6\r\n\r\n".into(),
             true,

@@ -489,7 +489,16 @@ impl Client {
                         return Ok(());
                     }
                     parser.feed(d, &mut |ev: &[u8]| st.on_event(ev, t))
-                })?
+                })
+            };
+            let used = match used {
+                Ok(n) => n,
+                // Broken framing after [DONE]: the request is complete, the connection unusable.
+                Err(_) if st.done => {
+                    self.unended_bodies.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(f) => return Err(f),
             };
             conn.consume(used);
             if dec.is_done() {
