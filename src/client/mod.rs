@@ -91,7 +91,7 @@ pub struct Client {
 /// The API root: the base URL with `/v1` appended unless it already ends with it.
 pub fn api_root(base_url: &str) -> Result<Url, ClientError> {
     let err = |message: &str| ClientError::BaseUrl {
-        url: base_url.to_owned(),
+        url: crate::secrets::mask_url(base_url),
         message: message.to_owned(),
     };
     let mut url = Url::parse(base_url.trim()).map_err(|e| err(&format!("not a URL ({e})")))?;
@@ -109,6 +109,10 @@ pub fn api_root(base_url: &str) -> Result<Url, ClientError> {
     }
     url.set_query(None);
     url.set_fragment(None);
+    // Credentials in the URL are not sent (only `--api-key` is, as a Bearer token); dropped so
+    // that the URL can be shown.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
     let path = url.path().trim_end_matches('/').to_owned();
     let path = if path.ends_with("/v1") {
         path
@@ -137,7 +141,7 @@ fn target(url: &Url, base_url: &str) -> Result<conn::Target, ClientError> {
     let addrs = url
         .socket_addrs(|| Some(80))
         .map_err(|e| ClientError::BaseUrl {
-            url: base_url.to_owned(),
+            url: crate::secrets::mask_url(base_url),
             message: format!("cannot resolve the host: {e}"),
         })?;
     let host = match (url.host_str(), url.port()) {
@@ -154,6 +158,7 @@ fn target(url: &Url, base_url: &str) -> Result<conn::Target, ClientError> {
 
 impl Client {
     pub fn new(cfg: &ClientConfig) -> Result<Client, ClientError> {
+        crate::secrets::register_url(&cfg.base_url);
         let url = endpoint_url(&cfg.base_url, cfg.body.endpoint)?;
         let auth = match &cfg.api_key {
             Some(k) if k.chars().any(char::is_control) => return Err(ClientError::ApiKey),
@@ -240,6 +245,15 @@ mod tests {
             "http://h:1/v1/chat/completions"
         );
         assert!(u("https://h").unwrap_err().to_string().contains("TLS"));
+        // Credentials never reach the URL shown, nor an error message.
+        assert_eq!(
+            u("http://user:pw1234@h:1/?token=tok5678").unwrap(),
+            "http://h:1/v1/completions"
+        );
+        let e = u("https://user:pw1234@h/?token=tok5678")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("pw1234") && !e.contains("tok5678"), "{e}");
         assert!(u("localhost:8000").is_err());
         assert!(u("nonsense")
             .unwrap_err()
