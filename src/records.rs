@@ -149,10 +149,12 @@ pub struct RequestRecord {
     pub ttft: Option<f64>,
     /// Seconds from `sent` to the last chunk with non-empty content.
     pub last_content: Option<f64>,
-    /// Seconds from `sent` to the last byte received (or to the failure).
+    /// Seconds from `sent` to the last byte received up to `data: [DONE]` (bytes after it, the
+    /// end of the HTTP body, do not count), or to the failure.
     pub e2e: f64,
-    /// When the exchange was over: the response fully read (end of the HTTP body), or the
-    /// failure. In closed loop the next request is due at this instant.
+    /// When the exchange was over: the response fully read (end of the HTTP body, or the grace
+    /// after `[DONE]` ran out), or the failure.
+    /// In closed loop the next request is due at this instant.
     pub done_at: Instant,
     /// Gaps between consecutive content chunks, seconds.
     pub gaps: Vec<f32>,
@@ -216,10 +218,12 @@ impl RequestRecord {
         self.sent + Duration::from_secs_f64(self.e2e.max(0.0))
     }
 
-    /// (E2E − TTFT) / (output_tokens − 1); `None` with fewer than two output tokens or no TTFT.
+    /// (last content chunk − first content chunk) / (output_tokens − 1), as vLLM's benchmark
+    /// computes it: a usage chunk or `[DONE]` arriving after the last token does not count.
+    /// `None` with fewer than two output tokens or no content.
     pub fn tpot(&self) -> Option<f64> {
-        let ttft = self.ttft?;
-        (self.output_tokens >= 2).then(|| (self.e2e - ttft) / (self.output_tokens - 1) as f64)
+        let (first, last) = (self.ttft?, self.last_content?);
+        (self.output_tokens >= 2).then(|| (last - first) / (self.output_tokens - 1) as f64)
     }
 
     /// Mean of the gaps (the users' `avg_inter_token_latency`); `None` without gaps.
@@ -273,7 +277,8 @@ mod tests {
         let r = record();
         assert!((r.schedule_delay() - 0.002).abs() < 1e-9);
         assert_eq!(r.total_latency(), 0.4);
-        assert!((r.tpot().unwrap() - (0.41 - 0.1) / 3.0).abs() < 1e-12);
+        // Ends at the last content chunk (0.4), not at the last byte (0.41).
+        assert!((r.tpot().unwrap() - (0.4 - 0.1) / 3.0).abs() < 1e-12);
         assert!((r.avg_gap().unwrap() - 0.1).abs() < 1e-6);
         assert!((r.tokens_per_second().unwrap() - 10.0).abs() < 1e-9);
         let one = RequestRecord {

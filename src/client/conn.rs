@@ -92,6 +92,13 @@ impl Conn {
         self.arrived
     }
 
+    /// Whether a connection that sat idle in the pool can carry another request: no byte is
+    /// buffered and none arrived while it was idle (stray bytes after the previous response, or
+    /// the server's close). Peeks at the socket, so it sees bytes the runtime has not noticed yet.
+    pub fn idle_clean(&self) -> bool {
+        self.buffered().is_empty() && idle::nothing_to_read(&self.stream)
+    }
+
     /// Bytes read and not consumed yet.
     pub fn buffered(&self) -> &[u8] {
         &self.buf[self.start..self.end]
@@ -305,6 +312,35 @@ mod rx_time {
     }
 }
 
+mod idle {
+    use tokio::net::TcpStream;
+
+    /// No byte and no end of stream waits in the socket (`recv` with `MSG_PEEK | MSG_DONTWAIT`
+    /// would block).
+    #[cfg(unix)]
+    pub fn nothing_to_read(stream: &TcpStream) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut byte = 0u8;
+        // SAFETY: a one-byte recv into a live local, on a socket this process owns; MSG_PEEK
+        // leaves any byte in the socket.
+        let n = unsafe {
+            libc::recv(
+                stream.as_raw_fd(),
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+    }
+
+    #[cfg(not(unix))]
+    pub fn nothing_to_read(stream: &TcpStream) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(stream.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectError {
     Failed(String),
@@ -325,10 +361,16 @@ impl Pool {
         }
     }
 
+    /// An idle connection that nothing arrived on while it was idle; the others (stray bytes,
+    /// closed by the server) are closed and dropped.
     pub fn take(&self) -> Option<Conn> {
-        let mut c = self.idle.lock().ok()?.pop()?;
-        c.reused = true;
-        Some(c)
+        loop {
+            let mut c = self.idle.lock().ok()?.pop()?;
+            if c.idle_clean() {
+                c.reused = true;
+                return Some(c);
+            }
+        }
     }
 
     /// Keeps a connection whose last response was read completely (and nothing more).
@@ -341,5 +383,39 @@ impl Pool {
                 idle.push(c);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A pooled connection on which bytes arrived (or that the server closed) while it was idle
+    /// is not handed out again.
+    #[tokio::test]
+    async fn the_pool_drops_connections_with_stray_bytes_or_closed_by_the_server() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = Target {
+            addrs: vec![listener.local_addr().unwrap()],
+            host: String::new(),
+            path: String::new(),
+        };
+        let pool = Pool::new(4);
+        let mut server_ends = Vec::new();
+        for _ in 0..3 {
+            let c = Conn::connect(&target, Duration::from_secs(5))
+                .await
+                .unwrap();
+            server_ends.push(listener.accept().unwrap().0);
+            pool.put(c);
+        }
+        // Kept: the first connection (quiet). Stray bytes on the second, the third closed.
+        server_ends[1].write_all(b"\r\nstray").unwrap();
+        server_ends.pop();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let c = pool.take().expect("the quiet connection");
+        assert!(c.reused && c.idle_clean());
+        assert!(pool.take().is_none(), "the other two were dropped");
     }
 }

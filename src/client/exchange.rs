@@ -4,11 +4,13 @@
 //! arrived ([`Conn::arrived`]: the kernel's receive time of the last segment read, on Linux) —
 //! and every event completed by that read gets that timestamp. A content chunk is one whose first
 //! choice has non-empty text (see [`super::chunk`]). The request succeeds only when
-//! `data: [DONE]` arrives. One deadline (`--timeout`) covers the whole exchange; the phase it
-//! expired in decides between `connect_timeout` and `read_timeout`.
+//! `data: [DONE]` arrives, and its timing ends there: the end of the HTTP body after it is waited
+//! for at most [`DONE_GRACE`] (to reuse the connection), then the connection is closed. One
+//! deadline (`--timeout`) covers the whole exchange; the phase it expired in decides between
+//! `connect_timeout` and `read_timeout`.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::chunk::{Shape, StreamChunk};
 use super::conn::{Conn, ConnectError};
@@ -22,6 +24,15 @@ use crate::workload::{estimate_tokens, RequestSpec};
 const EXCERPT_CHARS: usize = 300;
 /// Bytes of an error response body read for the excerpt.
 const EXCERPT_BYTES: usize = 2048;
+/// How long the end of the HTTP body may lag `data: [DONE]` before the connection is closed
+/// instead of kept (the request still counts, timed to `[DONE]`). Servers end the body in the
+/// same write or right after (µs); a busy server's event loop may take some ms.
+pub const DONE_GRACE: Duration = Duration::from_millis(250);
+/// How long the body of an error response (status other than 200) is read for its excerpt.
+const ERROR_BODY_WAIT: Duration = Duration::from_secs(1);
+/// Largest token count accepted in `usage` (2^40): above it, or when the counts do not add up
+/// in a u64, the response is malformed (a wrapped or garbage counter, not a real count).
+pub const MAX_USAGE_TOKENS: u64 = 1 << 40;
 /// Text buffered per request is capped here (only used for token counting and --save-text).
 const MAX_TEXT_PREALLOC: usize = 64 * 1024;
 
@@ -67,6 +78,11 @@ impl StreamState {
         }
         let completion = chunk.usage.and_then(|u| u.completion_tokens);
         if let Some(u) = chunk.usage {
+            check_usage(u.prompt_tokens, completion).map_err(|message| Failure {
+                kind: ErrorKind::MalformedSse,
+                status: None,
+                message,
+            })?;
             self.usage_prompt = u.prompt_tokens.or(self.usage_prompt);
             self.usage_completion = completion.or(self.usage_completion);
         }
@@ -78,7 +94,7 @@ impl StreamState {
             Some(prev) => self.gaps.push((t - prev).as_secs_f32()),
         }
         self.last_content = Some(t);
-        self.content_chunks += 1;
+        self.content_chunks = self.content_chunks.saturating_add(1);
         if let Some(text) = &mut self.text {
             text.push_str(&chunk.content);
         }
@@ -91,6 +107,19 @@ impl StreamState {
         }
         Ok(())
     }
+}
+
+/// Token counts from `usage` that are real counts: each at most [`MAX_USAGE_TOKENS`] (so sums
+/// over any run fit in a u64).
+fn check_usage(prompt: Option<u64>, completion: Option<u64>) -> Result<(), String> {
+    for (name, n) in [("prompt_tokens", prompt), ("completion_tokens", completion)] {
+        if let Some(n) = n.filter(|&n| n > MAX_USAGE_TOKENS) {
+            return Err(format!(
+                "usage.{name} = {n} is not a token count (more than 2^40)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn excerpt(bytes: &[u8]) -> String {
@@ -109,6 +138,16 @@ fn excerpt(bytes: &[u8]) -> String {
 const CONNECTING: u8 = 0;
 const WAITING: u8 = 1;
 const STREAMING: u8 = 2;
+
+impl From<super::sse::TooLarge> for Failure {
+    fn from(e: super::sse::TooLarge) -> Failure {
+        Failure {
+            kind: ErrorKind::MalformedSse,
+            status: None,
+            message: e.to_string(),
+        }
+    }
+}
 
 impl From<HttpError> for Failure {
     fn from(e: HttpError) -> Failure {
@@ -161,6 +200,9 @@ fn cut(message: String) -> Failure {
 enum RequestError {
     /// Nothing received: on a reused connection the server may have closed it while idle.
     NoResponse(String),
+    /// Bytes that are not a response head: on a reused connection, possibly stray bytes left
+    /// by the previous response.
+    BadHead(Failure),
     Other(Failure),
 }
 
@@ -174,7 +216,7 @@ async fn request(conn: &mut Conn, req: &[u8]) -> Result<(Head, Instant), Request
     let mut t = Instant::now();
     loop {
         if let Some((head, n)) =
-            http1::parse_head(conn.buffered()).map_err(|e| RequestError::Other(e.into()))?
+            http1::parse_head(conn.buffered()).map_err(|e| RequestError::BadHead(e.into()))?
         {
             conn.consume(n);
             if (100..200).contains(&head.status) {
@@ -209,7 +251,9 @@ async fn request(conn: &mut Conn, req: &[u8]) -> Result<(Head, Instant), Request
 }
 
 /// Reads up to [`EXCERPT_BYTES`] of an error response's body.
-async fn body_excerpt(conn: &mut Conn, dec: &mut BodyDecoder) -> String {
+/// Reads until `deadline` at most: a server may send the head of an error and never finish its
+/// body, and the request then still fails with its HTTP status.
+async fn body_excerpt(conn: &mut Conn, dec: &mut BodyDecoder, deadline: Instant) -> String {
     let mut buf = Vec::new();
     loop {
         let used = {
@@ -225,7 +269,7 @@ async fn body_excerpt(conn: &mut Conn, dec: &mut BodyDecoder) -> String {
         }
         if dec.is_done()
             || buf.len() >= EXCERPT_BYTES
-            || !matches!(conn.fill().await, Ok(n) if n > 0)
+            || !matches!(tokio::time::timeout_at(deadline.into(), conn.fill()).await, Ok(Ok(n)) if n > 0)
         {
             break;
         }
@@ -358,7 +402,12 @@ impl Client {
             output_source,
             outcome: match result {
                 Ok(()) => Outcome::Ok,
-                Err(f) => Outcome::Failed(f),
+                // Messages quote server-supplied text (error bodies, payloads, heads), which
+                // may echo the API key.
+                Err(f) => Outcome::Failed(Failure {
+                    message: crate::secrets::redact(&f.message).into_owned(),
+                    ..f
+                }),
             },
             prompt: self.save_text.then(|| spec.prompt.clone()),
             output,
@@ -397,15 +446,21 @@ impl Client {
             phase.store(WAITING, Ordering::Relaxed);
             match request(&mut conn, req).await {
                 Ok((head, t)) => break (conn, head, t),
-                // A kept-alive connection the server closed while idle: once more on a new one.
-                Err(RequestError::NoResponse(_)) if conn.reused && !retried => retried = true,
+                // A kept-alive connection the server closed while idle, or that carried stray
+                // bytes after its previous response: once more on a new one.
+                Err(RequestError::NoResponse(_) | RequestError::BadHead(_))
+                    if conn.reused && !retried =>
+                {
+                    retried = true
+                }
                 Err(RequestError::NoResponse(m)) => return Err(cut(m)),
-                Err(RequestError::Other(f)) => return Err(f),
+                Err(RequestError::BadHead(f) | RequestError::Other(f)) => return Err(f),
             }
         };
         let mut dec = BodyDecoder::new(head.body);
         if head.status != 200 {
-            let body = body_excerpt(&mut conn, &mut dec).await;
+            let deadline = (Instant::now() + ERROR_BODY_WAIT).min(st.sent + self.timeout);
+            let body = body_excerpt(&mut conn, &mut dec, deadline).await;
             if dec.is_done() && head.keep_alive {
                 self.pool.put(conn);
             }
@@ -424,6 +479,8 @@ impl Client {
         st.last_byte = head_t;
         let mut parser = SseParser::new();
         let mut t = head_t;
+        // Set when `[DONE]` arrived before the end of the body: the end is waited for until then.
+        let mut grace_until: Option<Instant> = None;
         loop {
             let used = {
                 let data = conn.buffered();
@@ -432,17 +489,44 @@ impl Client {
                         return Ok(());
                     }
                     parser.feed(d, &mut |ev: &[u8]| st.on_event(ev, t))
-                })?
+                })
+            };
+            let used = match used {
+                Ok(n) => n,
+                // Broken framing after [DONE]: the request is complete, the connection unusable.
+                Err(_) if st.done => {
+                    self.unended_bodies.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(f) => return Err(f),
             };
             conn.consume(used);
             if dec.is_done() {
                 break;
             }
-            match conn.fill().await {
+            if st.done && grace_until.is_none() {
+                grace_until = Some(Instant::now() + DONE_GRACE);
+            }
+            let read = match grace_until {
+                None => conn.fill().await,
+                Some(until) => match tokio::time::timeout_at(until.into(), conn.fill()).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        // The body did not end after [DONE]: the request counts, the connection
+                        // is closed (dropped here), and the run reports how often.
+                        self.unended_bodies.fetch_add(1, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                },
+            };
+            match read {
                 Ok(0) => break,
                 Ok(_) => {
                     t = conn.arrived();
-                    st.last_byte = t;
+                    // Timing ends at [DONE]: bytes after it (the end of the body) move nothing.
+                    if !st.done {
+                        st.last_byte = t;
+                    }
                 }
                 Err(_) if st.done => return Ok(()),
                 Err(e) => {
@@ -563,6 +647,24 @@ mod tests {
             .unwrap_err();
         assert_eq!(f.kind, ErrorKind::ServerErrorEvent);
         assert!(f.message.contains("boom"));
+    }
+
+    #[test]
+    fn absurd_usage_counts_are_malformed() {
+        let mut s = state();
+        s.on_event(
+            br#"{"choices":[],"usage":{"prompt_tokens":1099511627776,"completion_tokens":3}}"#,
+            s.sent,
+        )
+        .unwrap();
+        for bad in [
+            &br#"{"choices":[],"usage":{"prompt_tokens":1099511627777,"completion_tokens":3}}"#[..],
+            br#"{"choices":[{"text":"x"}],"usage":{"completion_tokens":18446744073709551615}}"#,
+        ] {
+            let f = state().on_event(bad, s.sent).unwrap_err();
+            assert_eq!(f.kind, ErrorKind::MalformedSse);
+            assert!(f.message.contains("2^40"), "{}", f.message);
+        }
     }
 
     #[test]

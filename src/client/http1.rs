@@ -1,6 +1,6 @@
 //! HTTP/1.1 framing for the benchmark client: the request bytes, the response head and the
-//! body decoders (chunked, content-length, close-delimited). Pure functions over byte slices; the
-//! I/O is in [`super::conn`].
+//! body decoders (chunked, content-length, close-delimited; the head through `httparse`). Pure
+//! functions over byte slices; the I/O is in [`super::conn`].
 //!
 //! Hand-written rather than through a general HTTP client so that one read from the socket is
 //! decoded and parsed in place by the task that owns the request: no per-chunk frame channel,
@@ -62,64 +62,68 @@ pub struct Head {
     pub content_type: String,
 }
 
-/// Parses a response head from the start of `buf`: `Ok(None)` while it is incomplete, else the
-/// head and its length in bytes (including the blank line).
+/// Most header lines accepted in a response head.
+const MAX_HEADERS: usize = 128;
+
+/// Parses a response head from the start of `buf` (status line and headers by `httparse`):
+/// `Ok(None)` while it is incomplete, else the head and its length in bytes (including the blank
+/// line).
 pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, HttpError> {
-    let Some(end) = memchr::memmem::find(buf, b"\r\n\r\n") else {
-        return if buf.len() > MAX_HEAD {
-            err("response head larger than 64 KiB")
-        } else {
-            Ok(None)
-        };
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
+        Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD => return Ok(None),
+        Ok(_) => return err("response head larger than 64 KiB"),
+        Err(e) => return err(format!("{e} in the response head {:?}", first_line(buf))),
     };
-    let text = std::str::from_utf8(&buf[..end])
-        .map_err(|_| HttpError("response head is not UTF-8".into()))?;
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or("");
-    if !version.starts_with("HTTP/1.") {
-        return err(format!("status line {status_line:?}"));
-    }
-    let status: u16 = match parts.next().and_then(|s| s.parse().ok()) {
-        Some(s) if (100..1000).contains(&s) => s,
-        _ => return err(format!("status line {status_line:?}")),
-    };
-    let mut chunked = false;
-    let mut length = None;
-    let mut keep_alive = version != "HTTP/1.0";
+    let status = resp.code.unwrap_or(0);
+    let mut keep_alive = resp.version == Some(1);
+    // The last transfer coding, when the header is there (several headers are one list).
+    let mut coding: Option<&[u8]> = None;
+    let mut length: Option<u64> = None;
     let mut content_type = String::new();
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            return err(format!("header line {line:?}"));
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value
-                .rsplit(',')
-                .next()
-                .is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
-        } else if name.eq_ignore_ascii_case("content-length") {
-            length = Some(
-                value
-                    .parse::<u64>()
-                    .map_err(|_| HttpError(format!("content-length {value:?}")))?,
-            );
-        } else if name.eq_ignore_ascii_case("connection") {
-            let v = value.to_ascii_lowercase();
+    for h in resp.headers.iter() {
+        let value = h.value.trim_ascii();
+        if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            coding = value.rsplit(|&b| b == b',').next().map(<[u8]>::trim_ascii);
+        } else if h.name.eq_ignore_ascii_case("content-length") {
+            let n = std::str::from_utf8(value)
+                .ok()
+                .filter(|v| v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| {
+                    HttpError(format!(
+                        "content-length {:?}",
+                        String::from_utf8_lossy(value)
+                    ))
+                })?;
+            if length.is_some_and(|l| l != n) {
+                return err("two different content-length headers");
+            }
+            length = Some(n);
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            let v = String::from_utf8_lossy(value).to_ascii_lowercase();
             if v.contains("close") {
                 keep_alive = false;
             } else if v.contains("keep-alive") {
                 keep_alive = true;
             }
-        } else if name.eq_ignore_ascii_case("content-type") {
-            content_type = value.to_owned();
+        } else if h.name.eq_ignore_ascii_case("content-type") {
+            content_type = String::from_utf8_lossy(value).into_owned();
         }
     }
     let body = if status == 204 || status == 304 || (100..200).contains(&status) {
         BodyKind::Length(0)
-    } else if chunked {
-        BodyKind::Chunked
+    } else if let Some(c) = coding {
+        // RFC 9112 §6.3: a transfer coding overrides any Content-Length; a final coding other
+        // than chunked is delimited by the close.
+        if c.eq_ignore_ascii_case(b"chunked") {
+            BodyKind::Chunked
+        } else {
+            keep_alive = false;
+            BodyKind::Close
+        }
     } else if let Some(n) = length {
         BodyKind::Length(n)
     } else {
@@ -133,8 +137,15 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, HttpError> {
             keep_alive,
             content_type,
         },
-        end + 4,
+        len,
     )))
+}
+
+/// The first line of a response head, shortened, for error messages.
+fn first_line(buf: &[u8]) -> String {
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or(buf);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,6 +350,29 @@ mod tests {
         assert!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
         assert!(parse_head(b"HTTP/1.1 abc\r\n\r\n").is_err());
         assert!(parse_head(b"HTTP/1.1 200 OK\r\nbroken header\r\n\r\n").is_err());
+        // Hostile heads: conflicting lengths, a bad length, a coding other than chunked, a
+        // 1 MiB header line.
+        assert!(
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n")
+                .is_err()
+        );
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n").is_err());
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\n").is_err());
+        assert_eq!(
+            head("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n").body,
+            BodyKind::Length(3)
+        );
+        let h = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n");
+        assert_eq!((h.body, h.keep_alive), (BodyKind::Close, false));
+        let h = head(
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        );
+        assert_eq!(h.body, BodyKind::Chunked);
+        let mut big = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
+        big.resize(1 << 20, b'y');
+        assert!(parse_head(&big).is_err());
+        big.extend_from_slice(b"\r\n\r\n");
+        assert!(parse_head(&big).is_err());
     }
 
     fn decode_all(kind: BodyKind, pieces: &[&[u8]]) -> (Vec<u8>, bool) {

@@ -8,7 +8,15 @@
 //! - [`chunk`]: the JSON of one streamed chunk (vLLM and llama.cpp shapes), with a hand-written
 //!   fast path for the common shape (`chunk_scan`);
 //! - [`coalesce`]: read coalescing (the timestamp resolution of fast streams);
-//! - [`exchange`]: one request from send to last byte → a [`crate::records::RequestRecord`].
+//! - [`exchange`]: one request from send to `data: [DONE]` → a [`crate::records::RequestRecord`].
+//!
+//! Why a hand-written HTTP/1.1 client rather than a general one (reqwest/hyper): every read from
+//! the socket is a `recvmsg` that also returns the kernel's receive timestamp of its bytes
+//! (`SO_TIMESTAMPNS`, [`conn`]), and each SSE event is timed with the timestamp of the read that
+//! completed it. A general client hides the reads behind its own buffering and tasks, so a token
+//! could only be timed when it reached our code, after queueing. The response head (status line
+//! and headers) is parsed by `httparse`; chunked/length/close bodies and SSE are decoded in
+//! place ([`http1`], [`sse`]).
 //!
 //! Each request is driven by one task that reads its own socket and decodes, parses and
 //! timestamps in place (plain HTTP/1.1, no proxy, `TCP_NODELAY`, connections kept alive and
@@ -75,12 +83,14 @@ pub struct Client {
     /// stamped when they return.
     kernel_stamped: AtomicUsize,
     read_stamped: AtomicUsize,
+    /// Responses whose HTTP body did not end within `exchange::DONE_GRACE` after `data: [DONE]`.
+    unended_bodies: AtomicUsize,
 }
 
 /// The API root: the base URL with `/v1` appended unless it already ends with it.
 pub fn api_root(base_url: &str) -> Result<Url, ClientError> {
     let err = |message: &str| ClientError::BaseUrl {
-        url: base_url.to_owned(),
+        url: crate::secrets::mask_url(base_url),
         message: message.to_owned(),
     };
     let mut url = Url::parse(base_url.trim()).map_err(|e| err(&format!("not a URL ({e})")))?;
@@ -98,6 +108,10 @@ pub fn api_root(base_url: &str) -> Result<Url, ClientError> {
     }
     url.set_query(None);
     url.set_fragment(None);
+    // Credentials in the URL are not sent (only `--api-key` is, as a Bearer token); dropped so
+    // that the URL can be shown.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
     let path = url.path().trim_end_matches('/').to_owned();
     let path = if path.ends_with("/v1") {
         path
@@ -126,7 +140,7 @@ fn target(url: &Url, base_url: &str) -> Result<conn::Target, ClientError> {
     let addrs = url
         .socket_addrs(|| Some(80))
         .map_err(|e| ClientError::BaseUrl {
-            url: base_url.to_owned(),
+            url: crate::secrets::mask_url(base_url),
             message: format!("cannot resolve the host: {e}"),
         })?;
     let host = match (url.host_str(), url.port()) {
@@ -143,10 +157,15 @@ fn target(url: &Url, base_url: &str) -> Result<conn::Target, ClientError> {
 
 impl Client {
     pub fn new(cfg: &ClientConfig) -> Result<Client, ClientError> {
+        crate::secrets::register_url(&cfg.base_url);
         let url = endpoint_url(&cfg.base_url, cfg.body.endpoint)?;
         let auth = match &cfg.api_key {
             Some(k) if k.chars().any(char::is_control) => return Err(ClientError::ApiKey),
-            Some(k) => Some(format!("Bearer {k}")),
+            Some(k) => {
+                // Masked wherever server-supplied text quoting it is stored or shown.
+                crate::secrets::register(k);
+                Some(format!("Bearer {k}"))
+            }
             None => None,
         };
         Ok(Client {
@@ -161,6 +180,7 @@ impl Client {
             tokenizer: cfg.tokenizer.clone(),
             kernel_stamped: AtomicUsize::new(0),
             read_stamped: AtomicUsize::new(0),
+            unended_bodies: AtomicUsize::new(0),
         })
     }
 
@@ -175,6 +195,12 @@ impl Client {
             (0, _) => "read_time",
             _ => "mixed",
         }
+    }
+
+    /// Successful responses whose HTTP body did not end within [`exchange::DONE_GRACE`] after
+    /// `data: [DONE]` (their connections were closed, not reused).
+    pub fn unended_bodies(&self) -> usize {
+        self.unended_bodies.load(Ordering::Relaxed)
     }
 
     /// The tokenizer counting output without usage.
@@ -218,6 +244,15 @@ mod tests {
             "http://h:1/v1/chat/completions"
         );
         assert!(u("https://h").unwrap_err().to_string().contains("TLS"));
+        // Credentials never reach the URL shown, nor an error message.
+        assert_eq!(
+            u("http://user:pw1234@h:1/?token=tok5678").unwrap(),
+            "http://h:1/v1/completions"
+        );
+        let e = u("https://user:pw1234@h/?token=tok5678")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("pw1234") && !e.contains("tok5678"), "{e}");
         assert!(u("localhost:8000").is_err());
         assert!(u("nonsense")
             .unwrap_err()

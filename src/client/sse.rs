@@ -2,7 +2,17 @@
 //! callback. Only what OpenAI-compatible streams use is interpreted: `data:` lines (several are
 //! joined with `\n`), blank lines ending an event, `:` comments; other fields are ignored.
 //!
-//! The buffers are reused for the whole stream, so a steady stream does not allocate.
+//! The buffers are reused for the whole stream, so a steady stream does not allocate. A line or
+//! an event's data longer than [`MAX_EVENT`] is an error ([`TooLarge`]): memory stays bounded
+//! whatever the server sends.
+
+/// Longest SSE line, and longest data of one event, accepted (16 MiB).
+pub const MAX_EVENT: usize = 16 << 20;
+
+/// A line or an event larger than [`MAX_EVENT`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an SSE line or event larger than 16 MiB")]
+pub struct TooLarge;
 
 /// Incremental SSE parser for one response.
 #[derive(Debug, Default)]
@@ -28,7 +38,7 @@ impl SseParser {
 
     /// Feeds the next bytes of the stream; `on_event` gets the data of every event completed by
     /// them. Stops at the first error returned by `on_event`.
-    pub fn feed<E>(
+    pub fn feed<E: From<TooLarge>>(
         &mut self,
         mut bytes: &[u8],
         on_event: &mut impl FnMut(&[u8]) -> Result<(), E>,
@@ -55,7 +65,7 @@ impl SseParser {
                     on_event,
                 )?;
             } else {
-                self.partial.extend_from_slice(head);
+                grow(&mut self.partial, head)?;
                 let r = line(
                     &self.partial,
                     &mut self.data,
@@ -67,12 +77,12 @@ impl SseParser {
                 r?;
             }
         }
-        self.partial.extend_from_slice(bytes);
+        grow(&mut self.partial, bytes)?;
         Ok(())
     }
 
     /// The stream ended: an event not closed by a blank line is still dispatched (lenient).
-    pub fn finish<E>(
+    pub fn finish<E: From<TooLarge>>(
         &mut self,
         on_event: &mut impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
@@ -107,7 +117,16 @@ fn whole_data_event<'a>(line: &'a [u8], next: &[u8]) -> Option<&'a [u8]> {
     Some(value.strip_prefix(b" ").unwrap_or(value))
 }
 
-fn line<E>(
+/// Appends `bytes` to `buf` unless that makes it larger than [`MAX_EVENT`].
+fn grow(buf: &mut Vec<u8>, bytes: &[u8]) -> Result<(), TooLarge> {
+    if buf.len() + bytes.len() > MAX_EVENT {
+        return Err(TooLarge);
+    }
+    buf.extend_from_slice(bytes);
+    Ok(())
+}
+
+fn line<E: From<TooLarge>>(
     mut l: &[u8],
     data: &mut Vec<u8>,
     has_data: &mut bool,
@@ -139,9 +158,9 @@ fn line<E>(
     };
     if field == b"data" {
         if *has_data {
-            data.push(b'\n');
+            grow(data, b"\n")?;
         }
-        data.extend_from_slice(value);
+        grow(data, value)?;
         *has_data = true;
     }
     Ok(())
@@ -150,6 +169,10 @@ fn line<E>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl From<TooLarge> for () {
+        fn from(_: TooLarge) {}
+    }
 
     fn events_of(pieces: &[&[u8]]) -> Vec<String> {
         let mut p = SseParser::new();
@@ -197,8 +220,47 @@ mod tests {
         let mut n = 0;
         let r = p.feed(b"data: 1\n\ndata: 2\n\n", &mut |_d: &[u8]| {
             n += 1;
-            Err("stop")
+            Err(TooLarge)
         });
-        assert_eq!((r, n), (Err("stop"), 1));
+        assert_eq!((r, n), (Err(TooLarge), 1));
+    }
+
+    #[test]
+    fn lines_and_events_over_16_mib_are_errors() {
+        let mut cb = |_d: &[u8]| -> Result<(), TooLarge> { Ok(()) };
+        // One line without its end, fed in pieces.
+        let mut p = SseParser::new();
+        let piece = vec![b'x'; 1 << 20];
+        let mut r = p.feed(b"data: ", &mut cb);
+        for _ in 0..17 {
+            if r.is_err() {
+                break;
+            }
+            r = p.feed(&piece, &mut cb);
+        }
+        assert_eq!(r, Err(TooLarge));
+        assert!(p.partial.capacity() <= MAX_EVENT + (1 << 20));
+        // Many data lines of one event.
+        let mut p = SseParser::new();
+        let mut lines = Vec::new();
+        for _ in 0..5 {
+            lines.extend_from_slice(b"data: ");
+            lines.extend_from_slice(&[b'y'; 4 << 20]);
+            lines.push(b'\n');
+        }
+        assert_eq!(p.feed(&lines, &mut cb), Err(TooLarge));
+        // Up to the limit is fine (a line of 16 MiB with its `data: `).
+        let mut p = SseParser::new();
+        let mut ok = b"data: ".to_vec();
+        ok.extend_from_slice(&vec![b'z'; MAX_EVENT - 6]);
+        ok.extend_from_slice(b"\n\n");
+        let mut n = 0;
+        p.feed(&ok[..10], &mut cb).unwrap();
+        p.feed(&ok[10..], &mut |d: &[u8]| -> Result<(), TooLarge> {
+            n = d.len();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, MAX_EVENT - 6);
     }
 }

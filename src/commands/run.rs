@@ -50,7 +50,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(r) => r,
         Err(RunError::ResultsNotWritten {
             path,
-            source,
+            error,
             fallback,
             summary,
         }) => {
@@ -58,7 +58,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             println!("{summary}");
             let e = RunError::ResultsNotWritten {
                 path,
-                source,
+                error,
                 fallback,
                 summary: String::new(),
             };

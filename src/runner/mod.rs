@@ -57,29 +57,32 @@ pub enum SettingsError {
 /// Errors that stop a benchmark before it could produce results.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}")]
+    // Transparent: the inner error's text once (`{0}` with `#[from]` made it the source too,
+    // and `{:#}` printed it twice).
+    #[error(transparent)]
     Settings(#[from] SettingsError),
-    #[error("cannot write results to {path}: {source}")]
+    // The I/O error is in the text, so it is not also a `source` (printed twice by `{:#}`).
+    #[error("cannot write results to {path}: {error}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The run finished but its results could not be written into the run folder (disk full,
     /// folder made read-only): they were written to `fallback` instead when possible.
-    #[error("cannot write the results to {path}: {source}; {}", match fallback {
+    #[error("cannot write the results to {path}: {error}; {}", match fallback {
         Some(f) => format!("they were saved to {} instead", f.display()),
         None => "no fallback location could be written either: the results are lost".to_owned(),
     })]
     ResultsNotWritten {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
         fallback: Option<PathBuf>,
         /// The run's summary, so that it can still be printed.
         summary: String,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Workload(#[from] WorkloadError),
-    #[error("{0}")]
+    #[error(transparent)]
     Client(#[from] ClientError),
     #[error("{0}")]
     Other(String),
@@ -151,7 +154,7 @@ fn write_fallback(
 }
 
 pub(crate) fn write_err(path: PathBuf) -> impl FnOnce(std::io::Error) -> RunError {
-    move |source| RunError::Write { path, source }
+    move |error| RunError::Write { path, error }
 }
 
 /// Runs one benchmark and writes its run folder. When `stop` turns true: stop sending, give
@@ -221,14 +224,22 @@ pub async fn run_to_folder(
         client.timestamp_source(),
     );
     log.info(&summary);
+    let unended = client.unended_bodies();
+    if unended > 0 {
+        log.warn(&format!(
+            "{unended} responses did not end their HTTP body within {} ms after data: [DONE]: \
+             counted (timed to [DONE]), their connections closed instead of reused",
+            crate::client::exchange::DONE_GRACE.as_millis()
+        ));
+    }
     let results_file = match crate::results::write::write_results(&dir, &doc) {
         Ok(f) => f,
-        Err(source) => {
+        Err(error) => {
             let path = dir.join(crate::results::read::RESULTS_FILE);
             let fallback = write_fallback(&dir, &doc);
             let e = RunError::ResultsNotWritten {
                 path,
-                source,
+                error,
                 fallback,
                 summary,
             };

@@ -13,7 +13,8 @@
 //! and vLLM's `continuous_usage_stats` are honoured), and faults. A request generates
 //! `max_tokens` tokens with `ignore_eos`, else `min(max_tokens, tokens)` (emulated EOS).
 //! A fault applies to every `fault_every`-th request, or to any request whose prompt contains
-//! `mock-fault:<kind>` (kinds: http500, cut, nodone, malformed, stall, error_event).
+//! `mock-fault:<kind>` (kinds: http500, cut, nodone, malformed, stall, error_event, done_hang,
+//! stray, huge_usage, huge_event, echo_auth — see [`Fault`]).
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
@@ -51,6 +52,18 @@ pub enum Fault {
     Stall,
     /// An error object inside the stream.
     ErrorEvent,
+    /// `data: [DONE]`, then the chunked body is never ended (no `0` chunk) and the connection
+    /// stays open until the client closes it.
+    DoneHang,
+    /// A complete response, then stray bytes on the kept-alive connection (a few ms later, so
+    /// they arrive after the client has read the response).
+    Stray,
+    /// `usage` counts near 2^64 (their sum wraps a u64).
+    HugeUsage,
+    /// One content event of 17 MiB.
+    HugeEvent,
+    /// HTTP 401 whose body echoes the request's Authorization header and the key alone.
+    EchoAuth,
 }
 
 impl std::str::FromStr for Fault {
@@ -63,9 +76,15 @@ impl std::str::FromStr for Fault {
             "malformed" => Fault::Malformed,
             "stall" => Fault::Stall,
             "error_event" => Fault::ErrorEvent,
+            "done_hang" => Fault::DoneHang,
+            "stray" => Fault::Stray,
+            "huge_usage" => Fault::HugeUsage,
+            "huge_event" => Fault::HugeEvent,
+            "echo_auth" => Fault::EchoAuth,
             _ => {
                 return Err(format!(
-                    "unknown fault {s:?} (http500, cut, nodone, malformed, stall, error_event)"
+                    "unknown fault {s:?} (http500, cut, nodone, malformed, stall, error_event, \
+                     done_hang, stray, huge_usage, huge_event, echo_auth)"
                 ))
             }
         })
@@ -93,6 +112,9 @@ pub struct MockConfig {
     pub coalesce: bool,
     /// Keep every request (time, path, body, Authorization) in `MockStats::received`.
     pub record_requests: bool,
+    /// Pause between the last content chunk and the usage chunk (vLLM's usage chunk follows
+    /// the last token closely; a slow server's may not).
+    pub usage_delay: Duration,
 }
 
 impl Default for MockConfig {
@@ -109,6 +131,7 @@ impl Default for MockConfig {
             fault_every: 1,
             coalesce: false,
             record_requests: true,
+            usage_delay: Duration::ZERO,
         }
     }
 }
@@ -538,6 +561,14 @@ async fn generate(
         }
     }
     let a = ask(&body, cfg, nth, chat);
+    if a.fault == Some(Fault::EchoAuth) {
+        let header = req.authorization.clone().unwrap_or_default();
+        let key = header.strip_prefix("Bearer ").unwrap_or(&header);
+        let err = format!(
+            r#"{{"object":"error","message":"mock: invalid API key {key} (Authorization: {header})","code":401}}"#
+        );
+        return respond(sock, "401 Unauthorized", "application/json", err.as_bytes()).await;
+    }
     if a.fault == Some(Fault::Http500) {
         let err = r#"{"object":"error","message":"mock: internal server error (scripted)","type":"InternalServerError","param":null,"code":500}"#;
         return respond(
@@ -608,6 +639,11 @@ async fn generate(
             );
             break;
         }
+        if a.fault == Some(Fault::HugeEvent) && i == 0 {
+            let big = "x".repeat(17 << 20);
+            event(&mut out, &content_payload(&a, cfg, &big, None, None));
+            flush(sock, &mut out).await?;
+        }
         let text = &piece[..n as usize * 4];
         let finish = (last && !llama).then_some("length");
         let usage = a.continuous.then(|| usage_json(&a, produced));
@@ -621,6 +657,10 @@ async fn generate(
             until_closed(sock).await;
             return Err(std::io::Error::other("scripted stall"));
         }
+    }
+    if !cfg.usage_delay.is_zero() {
+        flush(sock, &mut out).await?;
+        tokio::time::sleep(cfg.usage_delay).await;
     }
     if llama {
         // llama.cpp: a finish chunk with empty content, usage and timings, always.
@@ -647,7 +687,13 @@ async fn generate(
                 "text_completion"
             },
             cfg.model,
-            usage_json(&a, produced)
+            if a.fault == Some(Fault::HugeUsage) {
+                // prompt + completion = 2^64 + 9: wraps to 9 in a u64 sum.
+                r#"{"prompt_tokens":18446744073709551610,"total_tokens":9,"completion_tokens":15}"#
+                    .to_owned()
+            } else {
+                usage_json(&a, produced)
+            }
         );
         event(&mut out, &p);
     }
@@ -655,6 +701,17 @@ async fn generate(
         event(&mut out, "[DONE]");
         stats.completed.fetch_add(1, Ordering::Relaxed);
     }
+    if a.fault == Some(Fault::DoneHang) {
+        flush(sock, &mut out).await?;
+        until_closed(sock).await;
+        return Err(std::io::Error::other("scripted hang after [DONE]"));
+    }
     out.extend_from_slice(b"0\r\n\r\n");
-    flush(sock, &mut out).await
+    flush(sock, &mut out).await?;
+    if a.fault == Some(Fault::Stray) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        sock.write_all(b"\r\nstray bytes after the response\r\n")
+            .await?;
+    }
+    Ok(())
 }

@@ -11,7 +11,8 @@
 //! ```
 //! `--token-delay-ms` is the gap between content chunks; with `--chunk-tokens K` each chunk
 //! carries K tokens. Requests with `ignore_eos` get exactly `max_tokens` tokens, others
-//! `min(max_tokens, --tokens)`. Faults: http500, cut, nodone, malformed, stall, error_event
+//! `min(max_tokens, --tokens)`. Faults: http500, cut, nodone, malformed, stall, error_event,
+//! done_hang, stray, huge_usage, huge_event, echo_auth (see mock_openai.rs)
 //! (applied to every `--fault-every`-th request; default every request).
 //! `--coalesce` writes a zero-delay response in one write instead of one write per event.
 //! `--workers` sets the tokio worker threads (default 1). Flags of `vllm serve` it does not know
