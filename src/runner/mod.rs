@@ -169,7 +169,18 @@ pub async fn run_to_folder(
     let nofile = raise_open_files_limit();
     crate::client::endpoint_url(&meta.base_url, settings.body.endpoint)?;
     // Everything that can fail on the user's input is checked before the run folder exists.
-    let (tokenizer, wl) = bench::prepare_workload(settings).await?;
+    let (tokenizer, wl) = {
+        let mut stopped = stop.stop.clone();
+        tokio::select! {
+            r = bench::prepare_workload(settings) => r?,
+            Ok(_) = stopped.wait_for(|s| *s) => {
+                return Err(RunError::Other(
+                    "interrupted while the workload was being built: nothing was sent or written"
+                        .to_owned(),
+                ))
+            }
+        }
+    };
     let (dir, mut log) =
         bench::open_run_folder(settings, meta, &wl, tokenizer.as_deref(), started_at)?;
     let client = bench::make_client(settings, meta, &wl, tokenizer, nofile, &mut log)?;

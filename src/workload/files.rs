@@ -17,10 +17,7 @@ use super::{
 };
 
 fn read(path: &Path) -> Result<Vec<u8>, WorkloadError> {
-    std::fs::read(path).map_err(|source| WorkloadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    super::read_input(path)
 }
 
 /// (prompt, max_tokens) items → measured and warm-up requests, cycling through the items.

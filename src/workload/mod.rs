@@ -98,6 +98,50 @@ pub enum WorkloadError {
     Tokenizer { path: PathBuf, message: String },
 }
 
+/// Largest workload file read (`--prompts-file`, `--trace`, ShareGPT): 4 GiB.
+pub const MAX_INPUT_FILE: u64 = 4 << 30;
+
+/// Reads a workload file whole: only a regular file (after following links; a FIFO would block
+/// and `/dev/zero` never ends) of at most [`MAX_INPUT_FILE`] bytes.
+pub(crate) fn read_input(path: &std::path::Path) -> Result<Vec<u8>, WorkloadError> {
+    use std::io::Read;
+    let io = |source| WorkloadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let invalid = |message: String| WorkloadError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(invalid(if meta.is_dir() {
+            "is a folder, not a file".to_owned()
+        } else {
+            "is not a regular file (a FIFO, socket or device); give a file".to_owned()
+        }));
+    }
+    let too_big = || {
+        invalid(format!(
+            "is larger than the {} GiB limit",
+            MAX_INPUT_FILE >> 30
+        ))
+    };
+    if meta.len() > MAX_INPUT_FILE {
+        return Err(too_big());
+    }
+    let mut buf = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_INPUT_FILE + 1)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    if buf.len() as u64 > MAX_INPUT_FILE {
+        return Err(too_big());
+    }
+    Ok(buf)
+}
+
 /// Builds the workload: the measured requests, then the warm-up requests.
 pub fn build(
     spec: &WorkloadSpec,
@@ -152,6 +196,8 @@ pub fn estimate_tokens(text: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
@@ -160,6 +206,26 @@ mod tests {
         assert_ne!(item_seed(1, 2, 3), item_seed(1, 2, 4));
         assert_ne!(item_seed(1, 2, 3), item_seed(1, 3, 3));
         assert_ne!(item_seed(0, 0, 0), item_seed(1, 0, 0));
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path we own.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for (p, want) in [
+            (fifo.as_path(), "not a regular file"),
+            (Path::new("/dev/zero"), "not a regular file"),
+            (d.path(), "is a folder"),
+        ] {
+            let e = read_input(p).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        let f = d.path().join("p.txt");
+        std::fs::write(&f, "a\nb\n").unwrap();
+        assert_eq!(read_input(&f).unwrap(), b"a\nb\n");
     }
 
     #[test]

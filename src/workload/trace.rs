@@ -24,13 +24,10 @@ pub fn read_rows(path: &Path) -> Result<Vec<TraceRow>, WorkloadError> {
         path: path.to_path_buf(),
         message,
     };
+    let bytes = super::read_input(path)?;
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| WorkloadError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        .from_reader(bytes.as_slice());
     let headers = rdr
         .headers()
         .map_err(|e| invalid(format!("cannot read the header: {e}")))?
