@@ -111,10 +111,12 @@ run_model() {
   fi
   timing "$name: server startup" "$t_start"
   pass "$name: server healthy, /v1/models lists $name"
-  # The leak check at the end is only worth something if it can see vLLM's processes.
+  # The leak check at the end is only worth something if it can see vLLM's processes: the API
+  # server, the engine core and the worker (both renamed by setproctitle; see env.sh).
   local seen
-  seen=$(tagged_pids | wc -l)
-  check "$name: the leak detector sees the running server's processes ($seen)" test "$seen" -ge 2
+  seen=$(for p in $(tagged_pids); do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null; echo; done |
+    grep -oE 'vllm serve|VLLM::EngineCore|VLLM::Worker' | sort -u | wc -l)
+  check "$name: the leak detector sees the API server, engine core and worker ($seen of 3 kinds)" test "$seen" -eq 3
   warm_up "$port" "$name"
   curl -sf -m 10 "http://127.0.0.1:$port/metrics" >"$before" || fail "$name: scrape /metrics before the run"
 
