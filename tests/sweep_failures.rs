@@ -42,12 +42,13 @@ fn startup_failures_are_recorded_and_the_sweep_goes_on() {
         assert_eq!(s["results_file"], Value::Null);
     }
     let crash = statuses[0]["reason"].as_str().unwrap();
+    // The root cause in server.log first, what modelbench saw after it.
     assert!(
-        crash.starts_with("server exited during startup (exit code 1)"),
+        crash.starts_with("torch.OutOfMemoryError: CUDA out of memory"),
         "{crash}"
     );
     assert!(
-        crash.contains("torch.OutOfMemoryError: CUDA out of memory"),
+        crash.ends_with("(then server exited during startup (exit code 1))"),
         "{crash}"
     );
     assert_eq!(statuses[0]["server_exit"], "exit code 1");
@@ -95,6 +96,30 @@ fn startup_failures_are_recorded_and_the_sweep_goes_on() {
     );
     // Two servers and their two workers, all gone (the workers needed SIGKILL).
     assert_no_survivors(&sb, 4);
+}
+
+#[test]
+fn a_worker_that_died_is_the_reason_not_only_the_http_500_it_caused() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["--serve-arg", "fake-mode=worker_dies"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let statuses = sb.statuses();
+    assert_eq!(statuses.len(), 1);
+    assert_eq!(statuses[0]["status"], "failed");
+    assert_eq!(statuses[0]["phase"], "warming up");
+    let reason = statuses[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "Worker proc VllmWorker-0 died unexpectedly (exit code: -4 = SIGILL), shutting down executor."
+        ),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("(then warm-up request to /v1/completions answered HTTP 500: ")
+            && reason.contains("EngineCore encountered an issue"),
+        "{reason}"
+    );
+    assert_no_survivors(&sb, 2);
 }
 
 #[test]

