@@ -31,6 +31,8 @@ const PORT_WAIT: Duration = Duration::from_secs(30);
 const FIRST_PORT_WAIT: Duration = Duration::from_secs(2);
 /// How long a server that may be dying is watched after a benchmark with failed requests.
 const EXIT_NOTICE: Duration = Duration::from_secs(2);
+/// How long the server's last output may take to reach server.log (through its copier).
+const LOG_FLUSH: Duration = Duration::from_secs(2);
 /// How often the server is checked during the benchmark.
 const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -206,6 +208,7 @@ async fn run_one(
             .filter(|_| ended.status == Status::Failed);
     }
     // What the server wrote before being told to stop (after that: shutdown noise).
+    server.flush_log(LOG_FLUSH).await;
     let log_len_at_stop = file_len(&log_path);
     let mut hurry = signals.hurry.clone();
     let stop = server.stop(settings.stop_grace, &mut hurry).await;

@@ -20,7 +20,7 @@ use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -110,6 +110,31 @@ pub struct ServerProcess {
     exit: Option<String>,
     /// The group is gone (stopped and reaped).
     gone: bool,
+    /// The copiers of the server's stdout and stderr into server.log.
+    copiers: Vec<Copier>,
+}
+
+/// One server output stream being copied (masked) into server.log by a thread.
+#[derive(Debug)]
+struct Copier {
+    /// A duplicate of the pipe's read end, to ask the kernel how many bytes wait in it.
+    probe: std::os::fd::OwnedFd,
+    /// Bytes taken from the pipe, and bytes handled (written, or kept as an unfinished line).
+    read: Arc<AtomicU64>,
+    handled: Arc<AtomicU64>,
+}
+
+impl Copier {
+    /// Nothing waits in the pipe and everything read was handled.
+    fn drained(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut waiting: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through the pointer; the fd is ours and open.
+        let r = unsafe { libc::ioctl(self.probe.as_raw_fd(), libc::FIONREAD, &mut waiting) };
+        r != 0
+            || (waiting == 0
+                && self.read.load(Ordering::SeqCst) == self.handled.load(Ordering::SeqCst))
+    }
 }
 
 fn describe_status(status: i32) -> String {
@@ -182,11 +207,21 @@ impl ServerProcess {
         let pid = child.id() as i32;
         let log = Arc::new(Mutex::new(log));
         let mut child = child;
-        if let Some(out) = child.stdout.take() {
-            copy_masked(out, Arc::clone(&log));
-        }
-        if let Some(err) = child.stderr.take() {
-            copy_masked(err, log);
+        let mut copiers = Vec::new();
+        let streams: [Option<std::fs::File>; 2] = [
+            child
+                .stdout
+                .take()
+                .map(|s| std::fs::File::from(std::os::fd::OwnedFd::from(s))),
+            child
+                .stderr
+                .take()
+                .map(|s| std::fs::File::from(std::os::fd::OwnedFd::from(s))),
+        ];
+        for stream in streams.into_iter().flatten() {
+            if let Some(c) = copy_masked(stream, Arc::clone(&log)) {
+                copiers.push(c);
+            }
         }
         drop(child);
         ACTIVE_GROUP.store(pid, Ordering::SeqCst);
@@ -194,7 +229,24 @@ impl ServerProcess {
             pid,
             exit: None,
             gone: false,
+            copiers,
         })
+    }
+
+    /// Waits (at most `limit`) until everything the server has written so far is in
+    /// server.log: its output reaches the file through a copier thread.
+    pub async fn flush_log(&self, limit: Duration) {
+        let start = Instant::now();
+        // Twice in a row, 20 ms apart: a chunk the copier has just read is counted a moment later.
+        let mut calm = 0;
+        while calm < 2 && start.elapsed() < limit {
+            if self.copiers.iter().all(Copier::drained) {
+                calm += 1;
+            } else {
+                calm = 0;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub fn pid(&self) -> i32 {
@@ -452,28 +504,61 @@ pub fn live_members(pgid: i32) -> Option<Vec<i32>> {
 
 /// Copies a server output stream into server.log line by line, masking known secrets, on a
 /// thread of its own (it ends when every process of the group has closed the stream).
-fn copy_masked(stream: impl std::io::Read + Send + 'static, log: Arc<Mutex<std::fs::File>>) {
+fn copy_masked(mut stream: std::fs::File, log: Arc<Mutex<std::fs::File>>) -> Option<Copier> {
+    use std::io::Read;
+    let probe = match stream.try_clone() {
+        Ok(f) => std::os::fd::OwnedFd::from(f),
+        Err(e) => {
+            eprintln!("warning: cannot watch the server's output: {e}");
+            return None;
+        }
+    };
+    let read = Arc::new(AtomicU64::new(0));
+    let handled = Arc::new(AtomicU64::new(0));
+    let (read_n, handled_n) = (Arc::clone(&read), Arc::clone(&handled));
     let spawned = std::thread::Builder::new()
         .name("server-log".into())
         .spawn(move || {
-            let mut reader = std::io::BufReader::new(stream);
-            let mut line = Vec::with_capacity(1024);
+            let mut chunk = vec![0u8; 64 * 1024];
+            let mut pending: Vec<u8> = Vec::new();
             loop {
-                line.clear();
-                match std::io::BufRead::read_until(&mut reader, b'\n', &mut line) {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
+                let n = match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                read_n.fetch_add(n as u64, Ordering::SeqCst);
+                pending.extend_from_slice(&chunk[..n]);
+                // Whole lines only, so that a secret is never split between two writes.
+                if let Some(end) = pending.iter().rposition(|&b| b == b'\n') {
+                    let lines: Vec<u8> = pending.drain(..=end).collect();
+                    write_masked(&log, &lines);
                 }
-                let text = String::from_utf8_lossy(&line);
-                let masked = crate::secrets::redact(&text);
-                let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
-                // A full disk must not stop the server: its output is then lost, the run is not.
-                let _ = f.write_all(masked.as_bytes());
+                handled_n.fetch_add(n as u64, Ordering::SeqCst);
             }
+            write_masked(&log, &pending);
         });
-    if let Err(e) = spawned {
-        eprintln!("warning: cannot copy the server's output to server.log: {e}");
+    match spawned {
+        Ok(_) => Some(Copier {
+            probe,
+            read,
+            handled,
+        }),
+        Err(e) => {
+            eprintln!("warning: cannot copy the server's output to server.log: {e}");
+            None
+        }
     }
+}
+
+fn write_masked(log: &Mutex<std::fs::File>, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let masked = crate::secrets::redact(&text);
+    let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
+    // A full disk must not stop the server: its output is then lost, the run is not.
+    let _ = f.write_all(masked.as_bytes());
 }
 
 /// Completes when `stop` turns true; never when its sender is gone.
