@@ -67,6 +67,10 @@ pub struct CompareArgs {
     /// Image format of the charts.
     #[arg(long, value_enum, default_value_t = ImageFormat::Png)]
     pub format: ImageFormat,
+    /// Keep partial runs (marked interrupted, or with requests not sent); they are left out by
+    /// default, and marked `partial` in the tables and CSV files when kept.
+    #[arg(long)]
+    pub include_partial: bool,
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +84,10 @@ pub struct SummarizeArgs {
     /// Expected grid, e.g. `tp=1,2,4,8;dp=1,2,4,8;pp=1;mnbt=4096,20480,40960,73728;max_gpus=8`.
     #[arg(long)]
     pub expected_grid: Option<String>,
+    /// Keep partial runs (marked interrupted, or with requests not sent); they are left out by
+    /// default, and marked in the table and in the CSV's `partial` column when kept.
+    #[arg(long)]
+    pub include_partial: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

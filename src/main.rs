@@ -7,7 +7,7 @@ fn main() -> ExitCode {
     match modelbench::commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            modelbench::errln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

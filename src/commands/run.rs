@@ -47,6 +47,7 @@ async fn watch_signals(tx: watch::Sender<bool>) {
 }
 
 pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
+    crate::results::names::model_folder_name(&args.bench.model).context("--model")?;
     let settings = BenchSettings::from_args(&args.bench)?;
     crate::client::api_root(&args.base_url)?;
     for (flag, v) in [("--tp", args.tp), ("--dp", args.dp), ("--pp", args.pp)] {

@@ -11,6 +11,7 @@ use crate::export::csv::{sort_runs, summary_csv};
 use crate::export::table::{fmt_value, summary_table};
 use crate::results::discover::load_model;
 use crate::summary::{best_per_metric, missing_configs, ExpectedGrid};
+use crate::{errln, outln};
 
 /// Name of the CSV written into the model folder (as the users' script did).
 pub const SUMMARY_CSV: &str = "benchmark_results_summary.csv";
@@ -23,7 +24,10 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     let mut model =
         load_model(&a.base_dir, &a.model).with_context(|| format!("--model {}", a.model))?;
     for s in &model.skipped {
-        eprintln!("warning: {s}");
+        errln!("warning: {s}");
+    }
+    if let Some(w) = model.drop_partial(a.include_partial) {
+        errln!("warning: {w}");
     }
     if model.runs.is_empty() {
         bail!(
@@ -34,7 +38,7 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     sort_runs(&mut model.runs);
-    println!(
+    outln!(
         "{} — {} run(s) in {}",
         model.display_name(),
         model.runs.len(),
@@ -48,7 +52,7 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     let csv_result = write_atomic(&csv_path, &summary_csv(&model.runs), false)
         .with_context(|| format!("cannot write {}", csv_path.display()));
     if csv_result.is_ok() {
-        println!("wrote {}", csv_path.display());
+        outln!("wrote {}", csv_path.display());
     }
 
     let missing = missing_configs(&grid, &model.runs);
@@ -72,7 +76,7 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
         } else {
             String::new()
         };
-        println!(
+        outln!(
             "  {:<34} {:>10} {:<8} at {}{}",
             b.metric.key(),
             fmt_value(Some(b.value.mean)),

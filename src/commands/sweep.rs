@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use crate::cli::SweepArgs;
-use crate::results::discover::model_folder_name;
+use crate::results::names::model_folder_name;
 use crate::runner::{self, masked_command_line, BenchSettings};
 use crate::sweep::command::ServeTemplate;
 use crate::sweep::driver::{run_plan, SweepSettings};
@@ -66,6 +66,7 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let startup_timeout = seconds("--startup-timeout", args.startup_timeout, false)?;
     let stop_grace = seconds("--stop-grace", args.stop_grace, true)?;
     let model = &args.bench.model;
+    let model_folder = model_folder_name(model).context("--model")?;
     let template = ServeTemplate::new(
         &args.serve_cmd,
         model,
@@ -74,7 +75,7 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
         args.port,
     )?;
     let bench = BenchSettings::from_args(&args.bench)?;
-    let model_dir = args.bench.output_dir.join(model_folder_name(model));
+    let model_dir = args.bench.output_dir.join(model_folder);
     let complete = if args.resume {
         complete_results(&model_dir)
     } else {

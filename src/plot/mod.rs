@@ -65,17 +65,33 @@ pub struct ChartLabels<'a> {
     pub model2: &'a str,
 }
 
+/// Runs `f` with the labels made safe for a chart ([`text::chart_label`]).
+fn with_safe_labels(labels: &ChartLabels, f: impl FnOnce(&ChartLabels) -> String) -> String {
+    let (m1, m2) = (
+        text::chart_label(labels.model1),
+        text::chart_label(labels.model2),
+    );
+    f(&ChartLabels {
+        model1: &m1,
+        model2: &m2,
+    })
+}
+
 /// One metric of one parallelism configuration as an SVG document (1200×700).
 pub fn metric_chart_svg(cmp: &ConfigComparison, metric: Metric, labels: &ChartLabels) -> String {
-    chart::render(chart::METRIC_SIZE, |root| {
-        chart::metric_chart(root, cmp, metric, labels)
+    with_safe_labels(labels, |l| {
+        chart::render(chart::METRIC_SIZE, |root| {
+            chart::metric_chart(root, cmp, metric, l)
+        })
     })
 }
 
 /// All seven metrics of one parallelism configuration as one SVG document (2000×1040).
 pub fn combined_chart_svg(cmp: &ConfigComparison, labels: &ChartLabels) -> String {
-    chart::render(chart::COMBINED_SIZE, |root| {
-        chart::combined_chart(root, cmp, labels)
+    with_safe_labels(labels, |l| {
+        chart::render(chart::COMBINED_SIZE, |root| {
+            chart::combined_chart(root, cmp, l)
+        })
     })
 }
 
@@ -128,6 +144,7 @@ mod tests {
             },
             batch_tokens: vec![Some(4096), Some(8192), Some(16384), None],
             pairs: vec![pairs; Metric::ALL.len()],
+            partial: vec![vec![[0, 0]; 4]; Metric::ALL.len()],
         }
     }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::names::{model_folder_name, ModelNameError};
 use super::read::{read_model_name, read_run};
 use super::{ModelRuns, SkippedRun};
 
@@ -18,6 +19,8 @@ pub enum DiscoverError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    BadName(#[from] ModelNameError),
     #[error("no model folder in {base} matches {name:?}; models there: {}", list_or_none(.available))]
     NoMatch {
         base: PathBuf,
@@ -38,11 +41,6 @@ fn list_or_none(v: &[String]) -> String {
     } else {
         v.join(", ")
     }
-}
-
-/// The folder name a model is stored under: `/` replaced by `_`.
-pub fn model_folder_name(model: &str) -> String {
-    model.replace('/', "_")
 }
 
 fn subdirs(dir: &Path) -> Result<Vec<String>, DiscoverError> {
@@ -76,11 +74,11 @@ pub fn run_dirs(model_dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
 /// `Org/Name`), else every folder ending in `_Name`, plus every folder whose runs record
 /// `model_name == name`. Zero or several matches are errors that list the candidates.
 pub fn resolve_model_dir(base: &Path, name: &str) -> Result<PathBuf, DiscoverError> {
+    let wanted = model_folder_name(name)?;
     if !base.is_dir() {
         return Err(DiscoverError::NoBaseDir(base.to_path_buf()));
     }
     let folders = subdirs(base)?;
-    let wanted = model_folder_name(name.trim_end_matches('/'));
     if folders.contains(&wanted) {
         return Ok(base.join(wanted));
     }
@@ -93,7 +91,7 @@ pub fn resolve_model_dir(base: &Path, name: &str) -> Result<PathBuf, DiscoverErr
                     .unwrap_or_default()
                     .iter()
                     .find_map(|r| read_model_name(r))
-                    .is_some_and(|m| m == name)
+                    .is_some_and(|m| m.trim() == name.trim())
         })
         .cloned()
         .collect();

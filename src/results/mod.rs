@@ -6,6 +6,7 @@
 //! - [`write`] writes the same format (used by `run` and `sweep`), atomically.
 
 pub mod discover;
+pub mod names;
 pub mod pyjson;
 pub mod read;
 pub mod write;
@@ -88,6 +89,9 @@ pub struct RunSummary {
     /// [`ConfigKey`] but differ here are not true repeats (`compare` warns about them).
     pub other_config: String,
     pub values: MetricValues,
+    /// Why the run is not a complete measurement (`interrupted`, `16 requests not sent`), or
+    /// `None` for a complete run. Partial runs are left out unless `--include-partial`.
+    pub partial: Option<String>,
 }
 
 /// A run folder that could not be used, and why (printed as one warning line).
@@ -120,5 +124,38 @@ impl ModelRuns {
             .iter()
             .find_map(|r| r.model_name.as_deref())
             .unwrap_or(&self.folder_name)
+    }
+
+    /// Applies the partial-run rule: unless `include`, takes the partial runs out and returns
+    /// the one warning line that names them.
+    pub fn drop_partial(&mut self, include: bool) -> Option<String> {
+        if include {
+            return None;
+        }
+        let (partial, complete): (Vec<RunSummary>, Vec<RunSummary>) =
+            std::mem::take(&mut self.runs)
+                .into_iter()
+                .partition(|r| r.partial.is_some());
+        self.runs = complete;
+        if partial.is_empty() {
+            return None;
+        }
+        let list = partial
+            .iter()
+            .map(|r| {
+                let name = r.dir.file_name().unwrap_or(r.dir.as_os_str());
+                format!(
+                    "{} ({})",
+                    name.to_string_lossy(),
+                    r.partial.as_deref().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some(format!(
+            "{}: {} partial run(s) left out (--include-partial keeps them): {list}",
+            self.dir.display(),
+            partial.len()
+        ))
     }
 }
