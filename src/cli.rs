@@ -225,16 +225,16 @@ pub struct SweepArgs {
     #[command(flatten)]
     pub bench: BenchArgs,
     /// Tensor parallel sizes, comma separated.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = crate::sweep::grid::parse_whole_u32)]
     pub tp: Vec<u32>,
     /// Data parallel sizes, comma separated.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = crate::sweep::grid::parse_whole_u32)]
     pub dp: Vec<u32>,
     /// Pipeline parallel sizes, comma separated.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = crate::sweep::grid::parse_whole_u32)]
     pub pp: Vec<u32>,
     /// max_num_batched_tokens values, comma separated.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = crate::sweep::grid::parse_whole)]
     pub max_num_batched_tokens: Vec<u64>,
     /// Any other `vllm serve` flag as a grid axis: `FLAG=V1,V2` (repeatable).
     #[arg(long = "serve-arg", value_name = "FLAG=V1,V2")]
