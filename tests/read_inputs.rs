@@ -453,3 +453,38 @@ fn hostile_results_files_give_one_line_each_and_the_rest_is_compared() {
         "{stdout}\n{err}"
     );
 }
+
+/// `total_latency_*` is the time to the last content chunk (`total_generation_latency`), not
+/// the end-to-end latency (last byte, `e2e_latency`): charts and tables must not call it that.
+#[test]
+fn generation_latency_is_not_called_end_to_end() {
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("results");
+    partial_sweep(&base);
+    let out = d.path().join("plots");
+    let (code, stdout, err) = compare_ab(&base, &out, &["--combined"]);
+    assert_eq!(code, 0, "{err}");
+    for file in [
+        "total_latency_p50_ms_tp1_dp1_pp1.svg",
+        "combined_tp1_dp1_pp1.svg",
+    ] {
+        let svg = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(svg.contains("Generation latency"), "{file}");
+        assert!(!svg.to_lowercase().contains("end-to-end"), "{file}");
+    }
+    assert!(!stdout.to_lowercase().contains("end-to-end"), "{stdout}");
+    let (code, stdout, err) = modelbench(&[
+        "summarize",
+        "--model",
+        A,
+        "--base-dir",
+        base.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lower = stdout.to_lowercase();
+    assert!(
+        !lower.contains("e2e") && !lower.contains("end-to-end"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("gen p50 ms"), "{stdout}");
+}

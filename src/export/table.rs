@@ -95,16 +95,8 @@ pub fn comparison_table(cmp: &ConfigComparison, model1: &str, model2: &str) -> T
 /// The summarize table: one row per run.
 pub fn summary_table(runs: &[RunSummary]) -> Table {
     let mut header = vec!["TP", "DP", "PP", "max_num_batched_tokens"];
-    header.extend([
-        "tok/s",
-        "e2e p50 ms",
-        "e2e p99 ms",
-        "ttft p50 ms",
-        "ttft p99 ms",
-        "itl p50 ms",
-        "itl p99 ms",
-        "partial",
-    ]);
+    header.extend(Metric::ALL.map(Metric::short_header));
+    header.push("partial");
     let mut t = new_table(header);
     for r in runs {
         let mut row = vec![
