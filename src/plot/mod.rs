@@ -293,4 +293,61 @@ mod tests {
         let p = resvg::tiny_skia::Pixmap::decode_png(&combined).unwrap();
         assert_eq!((p.width(), p.height()), (2000, 1040));
     }
+
+    /// The glyph cache (`glyphs`) takes plotters' `<text>` elements out of the SVG by their
+    /// exact form. This fails the day plotters writes text differently: every text element
+    /// of real charts must be taken by the fast path, carry the text the SVG holds, and be
+    /// drawn where resvg itself would draw it (so the PNG has text pixels at the labels).
+    #[test]
+    fn every_text_plotters_writes_takes_the_glyph_path_and_lands_where_resvg_puts_it() {
+        let r = Rasterizer::new();
+        let labels = ChartLabels {
+            model1: "org/base-model <&> \"q\"",
+            model2: "org/base-model-AWQ",
+        };
+        for svg in [
+            metric_chart_svg(&cmp(), Metric::TotalLatencyP99, &labels),
+            combined_chart_svg(&cmp(), &labels),
+        ] {
+            let in_svg = texts(&svg);
+            let (shapes, runs) = glyphs::split_texts(&svg);
+            assert!(in_svg.len() > 20, "{} texts", in_svg.len());
+            assert_eq!(runs.len(), in_svg.len(), "a text element left to usvg");
+            assert!(!shapes.contains("<text"));
+            let unescape = |s: &str| {
+                s.replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&quot;", "\"")
+                    .replace("&apos;", "'")
+                    .replace("&#39;", "'")
+                    .replace("&amp;", "&")
+            };
+            for (run, (text, _)) in runs.iter().zip(&in_svg) {
+                assert_eq!(run.text(), unescape(text));
+            }
+            assert!(runs.iter().any(|t| t.text().contains("<&> \"q\"")));
+            assert!(runs.iter().any(|t| t.is_rotated()), "the y axis title");
+
+            let fast = r.render(&svg).unwrap();
+            let slow = r.render_tree(&r.parse(&svg).unwrap()).unwrap();
+            // text pixels: dark on the white background (bars are mid-tone colours)
+            let ink = |p: &resvg::tiny_skia::Pixmap| {
+                p.pixels()
+                    .iter()
+                    .filter(|c| c.red() < 120 && c.green() < 120 && c.blue() < 120)
+                    .count()
+            };
+            let (a, b) = (ink(&fast), ink(&slow));
+            assert!(b > 2000 && a.abs_diff(b) * 20 < b, "ink {a} vs {b}");
+            let off = fast
+                .pixels()
+                .iter()
+                .zip(slow.pixels())
+                .filter(|(x, y)| x.green().abs_diff(y.green()) > 96)
+                .count();
+            // Same glyphs at the same places: ~5 % of the inked pixels differ (anti-aliasing at
+            // quarter-pixel offsets); one pixel off makes it 85–120 % (measured 2026-11-30).
+            assert!(off * 8 < b, "{off} pixels differ a lot, of {b} inked");
+        }
+    }
 }
