@@ -328,23 +328,11 @@ mod tests {
             assert!(runs.iter().any(|t| t.text().contains("<&> \"q\"")));
             assert!(runs.iter().any(|t| t.is_rotated()), "the y axis title");
 
-            let fast = r.render(&svg).unwrap();
-            let slow = r.render_tree(&r.parse(&svg).unwrap()).unwrap();
             // text pixels: dark on the white background (bars are mid-tone colours)
-            let ink = |p: &resvg::tiny_skia::Pixmap| {
-                p.pixels()
-                    .iter()
-                    .filter(|c| c.red() < 120 && c.green() < 120 && c.blue() < 120)
-                    .count()
-            };
-            let (a, b) = (ink(&fast), ink(&slow));
+            let (a, b, off) = raster::tests::fast_vs_resvg(&r, &svg, |c| {
+                c.red() < 120 && c.green() < 120 && c.blue() < 120
+            });
             assert!(b > 2000 && a.abs_diff(b) * 20 < b, "ink {a} vs {b}");
-            let off = fast
-                .pixels()
-                .iter()
-                .zip(slow.pixels())
-                .filter(|(x, y)| x.green().abs_diff(y.green()) > 96)
-                .count();
             // Same glyphs at the same places: ~5 % of the inked pixels differ (anti-aliasing at
             // quarter-pixel offsets); one pixel off makes it 85–120 % (measured 2026-11-30).
             assert!(off * 8 < b, "{off} pixels differ a lot, of {b} inked");
