@@ -164,6 +164,7 @@ mod tests {
             other_config: String::new(),
             values,
             partial: None,
+            invalid_values: Vec::new(),
         }
     }
 

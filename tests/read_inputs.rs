@@ -488,3 +488,44 @@ fn generation_latency_is_not_called_end_to_end() {
     );
     assert!(stdout.contains("gen p50 ms"), "{stdout}");
 }
+
+/// A negative or absurd metric (a bug in whatever wrote the file) is not a measurement: it is
+/// treated as missing with one warning line naming the run, instead of wrecking the chart's
+/// scale and the mean.
+#[test]
+fn negative_and_absurd_metric_values_are_missing_with_a_warning() {
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("results");
+    run1(&base, FA, "run_20250101_000001", A, values(100.0, 50.0));
+    let mut bad = values(-5.0, 50.0);
+    bad[1] = Some(1e300); // total_latency_p50_ms
+    run1(&base, FA, "run_20250101_000002", A, bad);
+    run1(&base, FB, "run_20250101_000001", B, values(120.0, 40.0));
+    let out = d.path().join("plots");
+    let (code, _, err) = compare_ab(&base, &out, &[]);
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("run_20250101_000002"))
+        .collect();
+    assert_eq!(l.len(), 1, "{err}");
+    assert!(
+        l[0].contains("overall_throughput_tokens_per_sec") && l[0].contains("total_latency_p50_ms"),
+        "{err}"
+    );
+    let rows = csv(&out.join("comparison_tp1_dp1_pp1.csv"));
+    let row = |m: &str| rows.iter().find(|r| r[0] == m).unwrap().clone();
+    assert_eq!(
+        row("overall_throughput_tokens_per_sec")[2..7],
+        ["100", "120", "20", "1", "1"]
+    );
+    assert_eq!(
+        row("total_latency_p50_ms")[2..7],
+        ["50", "40", "-20", "1", "1"]
+    );
+    assert_eq!(
+        row("ttft_p50_ms")[5],
+        "2",
+        "the run's other values are kept"
+    );
+}

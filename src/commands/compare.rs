@@ -42,10 +42,7 @@ fn validate(a: &CompareArgs) -> anyhow::Result<Settings> {
 
 fn load(base: &Path, name: &str, flag: &str, include_partial: bool) -> anyhow::Result<ModelRuns> {
     let mut runs = load_model(base, name).with_context(|| format!("{flag} {name}"))?;
-    for s in &runs.skipped {
-        errln!("warning: {s}");
-    }
-    if let Some(w) = runs.drop_partial(include_partial) {
+    for w in runs.warnings(include_partial) {
         errln!("warning: {w}");
     }
     Ok(runs)

@@ -23,10 +23,7 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     };
     let mut model =
         load_model(&a.base_dir, &a.model).with_context(|| format!("--model {}", a.model))?;
-    for s in &model.skipped {
-        errln!("warning: {s}");
-    }
-    if let Some(w) = model.drop_partial(a.include_partial) {
+    for w in model.warnings(a.include_partial) {
         errln!("warning: {w}");
     }
     if model.runs.is_empty() {

@@ -92,6 +92,9 @@ pub struct RunSummary {
     /// Why the run is not a complete measurement (`interrupted`, `16 requests not sent`), or
     /// `None` for a complete run. Partial runs are left out unless `--include-partial`.
     pub partial: Option<String>,
+    /// Metric values the file holds but that cannot be measurements (negative, absurdly large),
+    /// as `key = value`; they are missing in `values`.
+    pub invalid_values: Vec<String>,
 }
 
 /// A run folder that could not be used, and why (printed as one warning line).
@@ -124,6 +127,25 @@ impl ModelRuns {
             .iter()
             .find_map(|r| r.model_name.as_deref())
             .unwrap_or(&self.folder_name)
+    }
+
+    /// The warning lines of a loaded model, in the order `compare` and `summarize` print them:
+    /// one per skipped run folder, one per run with impossible values, and (unless
+    /// `include_partial`, which keeps partial runs) one naming the partial runs left out.
+    pub fn warnings(&mut self, include_partial: bool) -> Vec<String> {
+        let mut out: Vec<String> = self.skipped.iter().map(ToString::to_string).collect();
+        for r in &self.runs {
+            if !r.invalid_values.is_empty() {
+                out.push(format!(
+                    "{}: {} not a valid measurement (negative or above {:e}); treated as missing",
+                    r.dir.display(),
+                    r.invalid_values.join(", "),
+                    read::MAX_METRIC_VALUE
+                ));
+            }
+        }
+        out.extend(self.drop_partial(include_partial));
+        out
     }
 
     /// Applies the partial-run rule: unless `include`, takes the partial runs out and returns

@@ -271,9 +271,17 @@ fn read_config_json(dir: &Path) -> Result<Option<Map<String, Value>>, RunReadErr
     })
 }
 
-/// Extracts the seven headline metrics from `benchmark_stats`.
-pub fn metric_values(stats: &Map<String, Value>) -> MetricValues {
+/// The largest value taken as a measurement: 1e12 (ms: 31 years; tokens/s: far beyond any
+/// server). Larger or negative values are errors of whatever wrote the file.
+pub const MAX_METRIC_VALUE: f64 = 1e12;
+
+/// Extracts the seven headline metrics from `benchmark_stats`, and the values that were
+/// present but impossible (negative, or above [`MAX_METRIC_VALUE`]) as `key = value` notes;
+/// those are missing in the result. NaN and infinities are missing without a note (Python
+/// writes NaN for "no sample").
+pub fn metric_values(stats: &Map<String, Value>) -> (MetricValues, Vec<String>) {
     let mut values = MetricValues::default();
+    let mut invalid = Vec::new();
     let latency = stats
         .get("latency_percentiles_ms")
         .and_then(Value::as_object);
@@ -286,9 +294,20 @@ pub fn metric_values(stats: &Map<String, Value>) -> MetricValues {
                 .and_then(|l| l.get(group))
                 .and_then(Value::as_object)
         };
-        values.set(m, group.and_then(|g| g.get(field)).and_then(value_f64));
+        let v = group.and_then(|g| g.get(field)).and_then(value_f64);
+        match v {
+            Some(x) if x.is_finite() && !(0.0..=MAX_METRIC_VALUE).contains(&x) => {
+                let shown = if x.abs() >= 1e6 {
+                    format!("{x:e}")
+                } else {
+                    x.to_string()
+                };
+                invalid.push(format!("{} = {shown}", m.key()));
+            }
+            _ => values.set(m, v),
+        }
     }
-    values
+    (values, invalid)
 }
 
 fn has_metric_fields(stats: &Map<String, Value>) -> bool {
@@ -347,7 +366,7 @@ pub fn read_run(dir: &Path) -> Result<RunSummary, RunReadError> {
     if !has_metric_fields(&stats) {
         return Err(RunReadError::NoMetrics);
     }
-    let values = metric_values(&stats);
+    let (values, invalid_values) = metric_values(&stats);
 
     let bc = raw.benchmark_config.unwrap_or_default();
     // config.json is only needed when benchmark_config lacks a field.
@@ -412,6 +431,7 @@ pub fn read_run(dir: &Path) -> Result<RunSummary, RunReadError> {
         other_config,
         values,
         partial,
+        invalid_values,
     })
 }
 
