@@ -439,6 +439,7 @@ fn hostile_results_files_give_one_line_each_and_the_rest_is_compared() {
         let l: Vec<&str> = err.lines().filter(|l| l.contains(run.as_str())).collect();
         assert_eq!(l.len(), 1, "{run}: {err}");
     }
+    assert!(err.contains("is empty (0 bytes)"), "{err}");
     assert!(!err.contains(&dup), "{err}");
     assert!(!err.contains(&inf), "{err}");
     // A's throughput: 100 (run 1), 100 (dup); Infinity is missing → n=2

@@ -62,6 +62,8 @@ pub enum RunReadError {
         file: &'static str,
         source: std::io::Error,
     },
+    #[error("benchmark_results.json is empty (0 bytes)")]
+    Empty,
     #[error("benchmark_results.json is truncated ({0})")]
     Truncated(String),
     #[error("benchmark_results.json is not valid JSON ({0})")]
@@ -207,6 +209,9 @@ fn parse_results_with_limit(path: &Path, in_memory_limit: u64) -> Result<RawResu
     };
     let (file, len) =
         open_bounded(path, RESULTS_FILE, MAX_FILE_BYTES)?.ok_or(RunReadError::MissingResults)?;
+    if len == 0 {
+        return Err(RunReadError::Empty);
+    }
     let mut reader = PyJsonReader::new(Bounded {
         inner: file,
         left: MAX_FILE_BYTES,
