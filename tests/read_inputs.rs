@@ -530,3 +530,36 @@ fn negative_and_absurd_metric_values_are_missing_with_a_warning() {
         "the run's other values are kept"
     );
 }
+
+/// A model whose only runs are partial: the error says so and how to keep them, instead of
+/// "no readable run".
+#[test]
+fn only_partial_runs_says_how_to_keep_them() {
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("results");
+    run1(&base, FA, "run_20250101_000001", A, values(20.0, 10.0));
+    mark_interrupted(&base, FA, "run_20250101_000001");
+    run1(&base, FB, "run_20250101_000001", B, values(120.0, 40.0));
+    let b = base.to_str().unwrap();
+    let error_line = |err: &str| {
+        err.lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (code, _, err) = modelbench(&["summarize", "--model", A, "--base-dir", b]);
+    assert_ne!(code, 0);
+    let e = error_line(&err);
+    assert!(
+        e.contains("1 partial run(s) left out") && e.contains("--include-partial"),
+        "{err}"
+    );
+    let (code, _, err) = compare_ab(&base, &d.path().join("plots"), &[]);
+    assert_ne!(code, 0);
+    assert!(
+        error_line(&err).contains("1 partial run(s) left out"),
+        "{err}"
+    );
+    let (code, _, err) = compare_ab(&base, &d.path().join("plots"), &["--include-partial"]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -63,15 +63,8 @@ fn nothing_comparable(
     m2: &ModelRuns,
     only: Option<Parallelism>,
 ) -> String {
-    for m in [m1, m2] {
-        if m.runs.is_empty() {
-            return format!(
-                "{} has no readable run in {} ({} run folder(s) skipped)",
-                m.folder_name,
-                m.dir.display(),
-                m.skipped.len()
-            );
-        }
+    if let Some(why) = m1.why_empty().or_else(|| m2.why_empty()) {
+        return why;
     }
     let both = |keys: &[ConfigKey]| {
         if keys.is_empty() {

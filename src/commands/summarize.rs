@@ -26,13 +26,8 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     for w in model.warnings(a.include_partial) {
         errln!("warning: {w}");
     }
-    if model.runs.is_empty() {
-        bail!(
-            "{} has no readable run in {} ({} run folder(s) skipped)",
-            model.folder_name,
-            model.dir.display(),
-            model.skipped.len()
-        );
+    if let Some(why) = model.why_empty() {
+        bail!(why);
     }
     sort_runs(&mut model.runs);
     outln!(

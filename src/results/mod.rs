@@ -118,6 +118,8 @@ pub struct ModelRuns {
     pub dir: PathBuf,
     pub runs: Vec<RunSummary>,
     pub skipped: Vec<SkippedRun>,
+    /// Partial runs taken out by [`ModelRuns::drop_partial`].
+    pub partial_left_out: usize,
 }
 
 impl ModelRuns {
@@ -127,6 +129,24 @@ impl ModelRuns {
             .iter()
             .find_map(|r| r.model_name.as_deref())
             .unwrap_or(&self.folder_name)
+    }
+
+    /// Why the model has no run to use, when it has none (the error of `compare` and
+    /// `summarize`).
+    pub fn why_empty(&self) -> Option<String> {
+        if !self.runs.is_empty() {
+            return None;
+        }
+        let partial = match self.partial_left_out {
+            0 => String::new(),
+            n => format!(", {n} partial run(s) left out (--include-partial keeps them)"),
+        };
+        Some(format!(
+            "{} has no readable run in {} ({} run folder(s) skipped{partial})",
+            self.folder_name,
+            self.dir.display(),
+            self.skipped.len()
+        ))
     }
 
     /// The warning lines of a loaded model, in the order `compare` and `summarize` print them:
@@ -159,6 +179,7 @@ impl ModelRuns {
                 .into_iter()
                 .partition(|r| r.partial.is_some());
         self.runs = complete;
+        self.partial_left_out += partial.len();
         if partial.is_empty() {
             return None;
         }
