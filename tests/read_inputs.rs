@@ -381,6 +381,27 @@ fn model_names_that_are_not_folder_names_are_rejected_naming_the_flag() {
             err.contains("--model") && err.contains("folder"),
             "{bad:?}: {err}"
         );
+        let (code, _, err) = modelbench(&[
+            "sweep",
+            "--dry-run",
+            "--model",
+            bad,
+            "--output-dir",
+            b,
+            "--serve-cmd",
+            "vllm serve",
+            "--dataset",
+            "random",
+            "--input-len",
+            "8",
+            "--output-len",
+            "4",
+        ]);
+        assert_ne!(code, 0, "sweep {bad:?}");
+        assert!(
+            err.contains("--model") && err.contains("folder"),
+            "{bad:?}: {err}"
+        );
     }
     // the names `run` stores under are the names `compare`/`summarize` find: a backslash and
     // surrounding spaces
