@@ -3,32 +3,12 @@
 
 mod common;
 
-use common::{modelbench, values, write_run};
+use common::{modelbench, sweep_dry_run, values, write_run};
 
 /// `sweep --dry-run` with `axis_flags`; (exit code, stdout, stderr).
 fn sweep_plan(axis_flags: &[&str]) -> (i32, String, String) {
     let d = tempfile::tempdir().unwrap();
-    let out = d.path().join("out");
-    let mut args = vec![
-        "sweep",
-        "--dry-run",
-        "--model",
-        "org/m",
-        "--output-dir",
-        out.to_str().unwrap(),
-        "--serve-cmd",
-        "vllm serve",
-        "--dataset",
-        "random",
-        "--input-len",
-        "8",
-        "--output-len",
-        "4",
-        "--num-prompts",
-        "4",
-    ];
-    args.extend_from_slice(axis_flags);
-    modelbench(&args)
+    sweep_dry_run("org/m", &d.path().join("out"), axis_flags)
 }
 
 /// `summarize --expected-grid SPEC` over one run (TP=1, 4096); (exit code, stdout, stderr).

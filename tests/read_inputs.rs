@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, modelbench, values, write_run};
+use common::{bin, modelbench, sweep_dry_run, values, write_run};
 
 const A: &str = "Org/ModelA";
 const B: &str = "Org/ModelB";
@@ -381,22 +381,7 @@ fn model_names_that_are_not_folder_names_are_rejected_naming_the_flag() {
             err.contains("--model") && err.contains("folder"),
             "{bad:?}: {err}"
         );
-        let (code, _, err) = modelbench(&[
-            "sweep",
-            "--dry-run",
-            "--model",
-            bad,
-            "--output-dir",
-            b,
-            "--serve-cmd",
-            "vllm serve",
-            "--dataset",
-            "random",
-            "--input-len",
-            "8",
-            "--output-len",
-            "4",
-        ]);
+        let (code, _, err) = sweep_dry_run(bad, &base, &[]);
         assert_ne!(code, 0, "sweep {bad:?}");
         assert!(
             err.contains("--model") && err.contains("folder"),
