@@ -75,6 +75,10 @@ pub struct CompareArgs {
     /// Image format of the charts.
     #[arg(long, value_enum, default_value_t = ImageFormat::Png)]
     pub format: ImageFormat,
+    /// Keep partial runs (marked interrupted, or with requests not sent); they are left out by
+    /// default, and marked `partial` in the tables and CSV files when kept.
+    #[arg(long)]
+    pub include_partial: bool,
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +92,10 @@ pub struct SummarizeArgs {
     /// Expected grid, e.g. `tp=1,2,4,8;dp=1,2,4,8;pp=1;mnbt=4096,20480,40960,73728;max_gpus=8`.
     #[arg(long)]
     pub expected_grid: Option<String>,
+    /// Keep partial runs (marked interrupted, or with requests not sent); they are left out by
+    /// default, and marked in the table and in the CSV's `partial` column when kept.
+    #[arg(long)]
+    pub include_partial: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -226,16 +234,16 @@ pub struct SweepArgs {
     #[command(flatten)]
     pub bench: BenchArgs,
     /// Tensor parallel sizes, comma separated.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = crate::sweep::grid::parse_whole_u32)]
     pub tp: Vec<u32>,
     /// Data parallel sizes, comma separated.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = crate::sweep::grid::parse_whole_u32)]
     pub dp: Vec<u32>,
     /// Pipeline parallel sizes, comma separated.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = crate::sweep::grid::parse_whole_u32)]
     pub pp: Vec<u32>,
     /// max_num_batched_tokens values, comma separated.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = crate::sweep::grid::parse_whole)]
     pub max_num_batched_tokens: Vec<u64>,
     /// Any other `vllm serve` flag as a grid axis: `FLAG=V1,V2` (repeatable).
     #[arg(long = "serve-arg", value_name = "FLAG=V1,V2")]

@@ -64,11 +64,18 @@ pub struct ConfigComparison {
     pub batch_tokens: Vec<Option<u64>>,
     /// `pairs[metric.index()][i]` is the pair at `batch_tokens[i]`.
     pub pairs: Vec<Vec<Pair>>,
+    /// `partial[metric.index()][i]`: how many of the runs averaged into `pairs[..][i]` (model
+    /// 1, model 2) are partial — only with `--include-partial`; otherwise partial runs were left
+    /// out before comparing.
+    pub partial: Vec<Vec<[usize; 2]>>,
 }
 
 impl ConfigComparison {
     pub fn pairs(&self, metric: Metric) -> &[Pair] {
         &self.pairs[metric.index()]
+    }
+    pub fn partial(&self, metric: Metric) -> &[[usize; 2]] {
+        &self.partial[metric.index()]
     }
 }
 
@@ -113,6 +120,13 @@ fn group(runs: &[RunSummary]) -> BTreeMap<ConfigKey, Vec<&RunSummary>> {
     g
 }
 
+/// Partial runs among those [`aggregate`] averages for `m`.
+fn partial_count(runs: &[&RunSummary], m: Metric) -> usize {
+    runs.iter()
+        .filter(|r| r.partial.is_some() && r.values.get(m).is_some())
+        .count()
+}
+
 fn aggregate(runs: &[&RunSummary], m: Metric) -> Option<Aggregate> {
     Aggregate::of(runs.iter().map(|r| r.values.get(m)))
 }
@@ -142,6 +156,14 @@ pub fn compare(m1: &ModelRuns, m2: &ModelRuns, only: Option<Parallelism>) -> Com
                             model1: aggregate(&g1[k], m),
                             model2: aggregate(&g2[k], m),
                         })
+                        .collect()
+                })
+                .collect(),
+            partial: Metric::ALL
+                .iter()
+                .map(|&m| {
+                    keys.iter()
+                        .map(|k| [partial_count(&g1[k], m), partial_count(&g2[k], m)])
                         .collect()
                 })
                 .collect(),
@@ -183,6 +205,8 @@ mod tests {
             },
             other_config: String::new(),
             values,
+            partial: None,
+            invalid_values: Vec::new(),
         }
     }
 

@@ -57,8 +57,9 @@ fn main() -> ExitCode {
     match modelbench::commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            // Every error line passes the one masking function (a URL or key in a message).
-            eprintln!("error: {}", modelbench::secrets::redact(&chain(&e)));
+            // Every error line passes the one masking function (a URL or key in a message)
+            // and the one escaping of control characters.
+            modelbench::errln!("error: {}", modelbench::secrets::redact(&chain(&e)));
             ExitCode::FAILURE
         }
     }

@@ -4,6 +4,24 @@
 //! How each is *measured* is in `crate::stats` (percentiles) and `crate::records` (per request);
 //! their definitions are written down in docs/metrics.md.
 
+/// The names of the measures, each defined once here and used everywhere a human reads them
+/// (chart titles, tables, `run`'s summary, docs/metrics.md, README). The CSV column names and
+/// result field names (`total_latency_p50_ms`, `total_generation_latency`, `e2e_latency`) are
+/// the users' and stay as they are.
+///
+/// Send → last content chunk: TTFT + every inter-token gap (the users' `total_latency`,
+/// grouped as `total_generation_latency`; what `compare` and `summarize` report).
+pub const GENERATION_LATENCY: &str = "Generation latency (to last token)";
+/// Send → last byte of the response (after the usage chunk and `data: [DONE]`; `e2e_latency`,
+/// measured by `run` only).
+pub const END_TO_END_LATENCY: &str = "End-to-end latency (to last byte)";
+/// Send → first content chunk.
+pub const TIME_TO_FIRST_TOKEN: &str = "Time to first token";
+/// The gaps between consecutive content chunks, pooled over all requests.
+pub const INTER_TOKEN_LATENCY: &str = "Inter-token latency";
+/// Output tokens / wall time of the run.
+pub const OVERALL_THROUGHPUT: &str = "Overall throughput";
+
 /// One headline metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Metric {
@@ -46,16 +64,43 @@ impl Metric {
         }
     }
 
-    /// Human title used in charts and tables.
-    pub fn title(self) -> &'static str {
+    /// The measure's name (one of the constants above).
+    pub fn measure(self) -> &'static str {
         match self {
-            Metric::Throughput => "Overall throughput",
-            Metric::TotalLatencyP50 => "End-to-end latency p50",
-            Metric::TotalLatencyP99 => "End-to-end latency p99",
-            Metric::TtftP50 => "Time to first token p50",
-            Metric::TtftP99 => "Time to first token p99",
-            Metric::InterTokenP50 => "Inter-token latency p50",
-            Metric::InterTokenP99 => "Inter-token latency p99",
+            Metric::Throughput => OVERALL_THROUGHPUT,
+            Metric::TotalLatencyP50 | Metric::TotalLatencyP99 => GENERATION_LATENCY,
+            Metric::TtftP50 | Metric::TtftP99 => TIME_TO_FIRST_TOKEN,
+            Metric::InterTokenP50 | Metric::InterTokenP99 => INTER_TOKEN_LATENCY,
+        }
+    }
+
+    /// `p50`, `p99`, or empty for throughput.
+    fn percentile(self) -> &'static str {
+        match self {
+            Metric::Throughput => "",
+            Metric::TotalLatencyP50 | Metric::TtftP50 | Metric::InterTokenP50 => "p50",
+            _ => "p99",
+        }
+    }
+
+    /// Human title used in charts: the measure's name and the percentile.
+    pub fn title(self) -> String {
+        match self.percentile() {
+            "" => self.measure().to_owned(),
+            p => format!("{} {p}", self.measure()),
+        }
+    }
+
+    /// Short column header for terminal tables (`gen p50 ms`, `ttft p99 ms`, `tok/s`).
+    pub fn short_header(self) -> &'static str {
+        match self {
+            Metric::Throughput => "tok/s",
+            Metric::TotalLatencyP50 => "gen p50 ms",
+            Metric::TotalLatencyP99 => "gen p99 ms",
+            Metric::TtftP50 => "ttft p50 ms",
+            Metric::TtftP99 => "ttft p99 ms",
+            Metric::InterTokenP50 => "itl p50 ms",
+            Metric::InterTokenP99 => "itl p99 ms",
         }
     }
 
@@ -148,6 +193,18 @@ mod tests {
             verdict(Metric::InterTokenP50, Some(0.0), Some(90.0)),
             Verdict::NotAvailable
         );
+    }
+
+    #[test]
+    fn generation_latency_is_never_called_end_to_end() {
+        assert_eq!(
+            Metric::TotalLatencyP99.title(),
+            "Generation latency (to last token) p99"
+        );
+        assert_eq!(Metric::Throughput.title(), "Overall throughput");
+        for m in Metric::ALL {
+            assert!(!m.title().contains("End-to-end") && !m.short_header().contains("e2e"));
+        }
     }
 
     #[test]

@@ -121,12 +121,12 @@ impl Group {
 
     pub fn title(self) -> &'static str {
         match self {
-            Group::TotalGeneration => "Total generation latency",
-            Group::TimeToFirstToken => "Time to first token",
-            Group::InterToken => "Inter-token latency",
+            Group::TotalGeneration => crate::metrics::GENERATION_LATENCY,
+            Group::TimeToFirstToken => crate::metrics::TIME_TO_FIRST_TOKEN,
+            Group::InterToken => crate::metrics::INTER_TOKEN_LATENCY,
             Group::ScheduleDelay => "Schedule delay",
             Group::TimePerOutputToken => "Time per output token",
-            Group::EndToEnd => "End-to-end latency",
+            Group::EndToEnd => crate::metrics::END_TO_END_LATENCY,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::compare::Aggregate;
 use crate::metrics::Metric;
 use crate::results::{ConfigKey, Parallelism, RunSummary};
+use crate::sweep::grid::{axis_values, parse_axis, parse_whole};
 
 #[derive(Debug, thiserror::Error)]
 #[error("--expected-grid: {0}")]
@@ -36,19 +37,10 @@ impl Default for ExpectedGrid {
     }
 }
 
-fn parse_list<T: std::str::FromStr>(key: &str, v: &str) -> Result<Vec<T>, GridSpecError> {
-    v.split(',')
-        .map(|s| {
-            s.trim()
-                .parse::<T>()
-                .map_err(|_| GridSpecError(format!("{key}: {s:?} is not a whole number")))
-        })
-        .collect()
-}
-
 impl ExpectedGrid {
     /// Parses `tp=1,2,4,8;dp=1,2;pp=1;mnbt=4096,20480;max_gpus=8`. Keys left out keep the
-    /// default's values (`max_gpus=none` removes the GPU limit).
+    /// default's values (`max_gpus=none` removes the GPU limit). Each value list is read by
+    /// [`parse_axis`], the parser `sweep` uses for `--tp 1,2` (see docs/sweep.md, "Grid values").
     pub fn parse(spec: &str) -> Result<ExpectedGrid, GridSpecError> {
         let mut g = ExpectedGrid::default();
         for part in spec.split(';').map(str::trim).filter(|p| !p.is_empty()) {
@@ -59,15 +51,16 @@ impl ExpectedGrid {
             })?;
             let k = k.trim();
             match k {
-                "tp" => g.tp = parse_list(k, v)?,
-                "dp" => g.dp = parse_list(k, v)?,
-                "pp" => g.pp = parse_list(k, v)?,
-                "mnbt" | "max_num_batched_tokens" => g.max_num_batched_tokens = parse_list(k, v)?,
+                "tp" => g.tp = parse_axis(k, v).map_err(GridSpecError)?,
+                "dp" => g.dp = parse_axis(k, v).map_err(GridSpecError)?,
+                "pp" => g.pp = parse_axis(k, v).map_err(GridSpecError)?,
+                "mnbt" | "max_num_batched_tokens" => {
+                    g.max_num_batched_tokens = parse_axis(k, v).map_err(GridSpecError)?
+                }
                 "max_gpus" if v.trim() == "none" => g.max_gpus = None,
                 "max_gpus" => {
-                    g.max_gpus = Some(v.trim().parse().map_err(|_| {
-                        GridSpecError(format!("max_gpus: {v:?} is not a whole number"))
-                    })?)
+                    let n = parse_whole(v).map_err(|e| GridSpecError(format!("max_gpus: {e}")))?;
+                    g.max_gpus = axis_values(k, &[n]).map_err(GridSpecError)?.pop();
                 }
                 _ => {
                     return Err(GridSpecError(format!(
@@ -75,9 +68,6 @@ impl ExpectedGrid {
                     )))
                 }
             }
-        }
-        if [g.tp.contains(&0), g.dp.contains(&0), g.pp.contains(&0)].contains(&true) {
-            return Err(GridSpecError("parallel sizes must be at least 1".into()));
         }
         Ok(g)
     }
@@ -173,6 +163,8 @@ mod tests {
             },
             other_config: String::new(),
             values,
+            partial: None,
+            invalid_values: Vec::new(),
         }
     }
 

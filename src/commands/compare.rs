@@ -14,6 +14,7 @@ use crate::metrics::Metric;
 use crate::plot::{combined_chart_svg, metric_chart_svg, ChartLabels, Rasterizer};
 use crate::results::discover::load_model;
 use crate::results::{ConfigKey, ModelRuns, Parallelism};
+use crate::{errln, outln};
 
 /// Validated settings of one `compare` invocation.
 struct Settings {
@@ -39,10 +40,10 @@ fn validate(a: &CompareArgs) -> anyhow::Result<Settings> {
     })
 }
 
-fn load(base: &Path, name: &str, flag: &str) -> anyhow::Result<ModelRuns> {
-    let runs = load_model(base, name).with_context(|| format!("{flag} {name}"))?;
-    for s in &runs.skipped {
-        eprintln!("warning: {s}");
+fn load(base: &Path, name: &str, flag: &str, include_partial: bool) -> anyhow::Result<ModelRuns> {
+    let mut runs = load_model(base, name).with_context(|| format!("{flag} {name}"))?;
+    for w in runs.warnings(include_partial) {
+        errln!("warning: {w}");
     }
     Ok(runs)
 }
@@ -62,15 +63,8 @@ fn nothing_comparable(
     m2: &ModelRuns,
     only: Option<Parallelism>,
 ) -> String {
-    for m in [m1, m2] {
-        if m.runs.is_empty() {
-            return format!(
-                "{} has no readable run in {} ({} run folder(s) skipped)",
-                m.folder_name,
-                m.dir.display(),
-                m.skipped.len()
-            );
-        }
+    if let Some(why) = m1.why_empty().or_else(|| m2.why_empty()) {
+        return why;
     }
     let both = |keys: &[ConfigKey]| {
         if keys.is_empty() {
@@ -152,8 +146,8 @@ fn render(
 pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
     let s = validate(&a)?;
     let (m1, m2) = rayon::join(
-        || load(&a.base_dir, &a.model1, "--model1"),
-        || load(&a.base_dir, &a.model2, "--model2"),
+        || load(&a.base_dir, &a.model1, "--model1", a.include_partial),
+        || load(&a.base_dir, &a.model2, "--model2", a.include_partial),
     );
     let (m1, m2) = (m1?, m2?);
     let cmp = compare(&m1, &m2, s.only);
@@ -165,7 +159,7 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
     }
 
     for (model, key, settings) in &cmp.mixed {
-        eprintln!(
+        errln!(
             "warning: {model} at {key}: runs differ in other server settings ({}); they are averaged as repeats",
             settings.join(" | ")
         );
@@ -201,11 +195,11 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
         write_atomic(&p, &comparison_csv(c), false)
             .with_context(|| format!("cannot write {}", p.display()))?;
         files.push(p);
-        println!("\n{} vs {} — {}", cmp.model1, cmp.model2, c.par);
+        outln!("\n{} vs {} — {}", cmp.model1, cmp.model2, c.par);
         println!("{}", comparison_table(c, &cmp.model1, &cmp.model2));
         println!("files:");
         for f in files.iter() {
-            println!("  {}", f.display());
+            outln!("  {}", f.display());
         }
     }
     for (name, keys) in [
@@ -213,14 +207,14 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
         (&cmp.model2, &cmp.only_model2),
     ] {
         if !keys.is_empty() {
-            println!("\nonly {name} has (not plotted):");
+            outln!("\nonly {name} has (not plotted):");
             for k in keys {
                 println!("  {k}");
             }
         }
     }
     let skipped = m1.skipped.len() + m2.skipped.len();
-    println!(
+    outln!(
         "\ncompared {} configuration(s) of {} ({} runs) and {} ({} runs){}; output in {}",
         cmp.configs.len(),
         cmp.model1,

@@ -137,9 +137,9 @@ fn check_memory(spec: &WorkloadSpec, available: Option<u64>) -> Result<(), Setti
 /// Resolves the benchmark flags into settings (once), registering every secret they carry.
 pub fn bench_settings(a: &BenchArgs) -> Result<BenchSettings, SettingsError> {
     let model = a.model.clone();
-    if model.trim().is_empty() {
-        return Err(invalid("--model", "must not be empty"));
-    }
+    // The model names the results folder: refuse names that are not one (`..`, empty, …).
+    crate::results::names::model_folder_name(&model)
+        .map_err(|e| invalid("--model", e.to_string()))?;
     let source = workload_source(a)?;
     let load = load_mode(a, &source)?;
     let workload = WorkloadSpec {

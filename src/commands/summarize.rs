@@ -11,6 +11,7 @@ use crate::export::csv::{sort_runs, summary_csv};
 use crate::export::table::{fmt_value, summary_table};
 use crate::results::discover::load_model;
 use crate::summary::{best_per_metric, missing_configs, ExpectedGrid};
+use crate::{errln, outln};
 
 /// Name of the CSV written into the model folder (as the users' script did).
 pub const SUMMARY_CSV: &str = "benchmark_results_summary.csv";
@@ -22,19 +23,14 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     };
     let mut model =
         load_model(&a.base_dir, &a.model).with_context(|| format!("--model {}", a.model))?;
-    for s in &model.skipped {
-        eprintln!("warning: {s}");
+    for w in model.warnings(a.include_partial) {
+        errln!("warning: {w}");
     }
-    if model.runs.is_empty() {
-        bail!(
-            "{} has no readable run in {} ({} run folder(s) skipped)",
-            model.folder_name,
-            model.dir.display(),
-            model.skipped.len()
-        );
+    if let Some(why) = model.why_empty() {
+        bail!(why);
     }
     sort_runs(&mut model.runs);
-    println!(
+    outln!(
         "{} — {} run(s) in {}",
         model.display_name(),
         model.runs.len(),
@@ -48,7 +44,7 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     let csv_result = write_atomic(&csv_path, &summary_csv(&model.runs), false)
         .with_context(|| format!("cannot write {}", csv_path.display()));
     if csv_result.is_ok() {
-        println!("wrote {}", csv_path.display());
+        outln!("wrote {}", csv_path.display());
     }
 
     let missing = missing_configs(&grid, &model.runs);
@@ -72,7 +68,7 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
         } else {
             String::new()
         };
-        println!(
+        outln!(
             "  {:<34} {:>10} {:<8} at {}{}",
             b.metric.key(),
             fmt_value(Some(b.value.mean)),

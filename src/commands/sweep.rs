@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::settings::bench_settings;
 use crate::cli::SweepArgs;
-use crate::results::discover::model_folder_name;
+use crate::results::names::model_folder_name;
 use crate::runner;
 use crate::signals::{Policy, Signals};
 use crate::sweep::command::ServeTemplate;
@@ -48,6 +48,7 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let configs = grid(&args)?.expand();
     let (startup_timeout, stop_grace) = (args.startup_timeout, args.stop_grace);
     let model = &args.bench.model;
+    let model_folder = model_folder_name(model).context("--model")?;
     let template = ServeTemplate::new(
         &args.serve_cmd,
         model,
@@ -56,7 +57,7 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
         args.port,
     )?;
     let bench = bench_settings(&args.bench)?;
-    let model_dir = args.bench.output_dir.join(model_folder_name(model));
+    let model_dir = args.bench.output_dir.join(model_folder);
     let complete = if args.resume {
         complete_results(&model_dir)
     } else {

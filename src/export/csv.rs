@@ -6,7 +6,8 @@ use crate::compare::ConfigComparison;
 use crate::metrics::Metric;
 use crate::results::RunSummary;
 
-pub const COMPARISON_HEADER: [&str; 7] = [
+/// The users' seven columns, then (appended) how many of the averaged runs were partial.
+pub const COMPARISON_HEADER: [&str; 9] = [
     "metric",
     "max_num_batched_tokens",
     "model1",
@@ -14,9 +15,13 @@ pub const COMPARISON_HEADER: [&str; 7] = [
     "diff_pct",
     "n1",
     "n2",
+    "partial1",
+    "partial2",
 ];
 
-pub const SUMMARY_HEADER: [&str; 11] = [
+/// The users' eleven columns, then (appended) `partial`: why the run is partial, empty when
+/// it is complete.
+pub const SUMMARY_HEADER: [&str; 12] = [
     "TP",
     "DP",
     "PP",
@@ -28,6 +33,7 @@ pub const SUMMARY_HEADER: [&str; 11] = [
     "ttft_p99_ms",
     "inter_token_p50_ms",
     "inter_token_p99_ms",
+    "partial",
 ];
 
 fn num(v: Option<f64>) -> String {
@@ -50,7 +56,12 @@ pub fn comparison_csv(cmp: &ConfigComparison) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record(COMPARISON_HEADER);
     for m in Metric::ALL {
-        for (bt, p) in cmp.batch_tokens.iter().zip(cmp.pairs(m)) {
+        for ((bt, p), partial) in cmp
+            .batch_tokens
+            .iter()
+            .zip(cmp.pairs(m))
+            .zip(cmp.partial(m))
+        {
             let _ = w.write_record([
                 m.key().to_owned(),
                 opt_int(*bt),
@@ -59,6 +70,8 @@ pub fn comparison_csv(cmp: &ConfigComparison) -> Vec<u8> {
                 num(p.diff_pct()),
                 p.model1.map_or(0, |a| a.n).to_string(),
                 p.model2.map_or(0, |a| a.n).to_string(),
+                partial[0].to_string(),
+                partial[1].to_string(),
             ]);
         }
     }
@@ -82,6 +95,7 @@ pub fn summary_csv(runs: &[RunSummary]) -> Vec<u8> {
             opt_int(r.config.max_num_batched_tokens),
         ];
         row.extend(Metric::ALL.iter().map(|&m| num(r.values.get(m))));
+        row.push(r.partial.clone().unwrap_or_default());
         let _ = w.write_record(&row);
     }
     finish(w)
@@ -122,21 +136,22 @@ mod tests {
             },
             batch_tokens: vec![Some(4096)],
             pairs,
+            partial: vec![vec![[1, 0]]; 7],
         };
         let text = String::from_utf8(comparison_csv(&cmp)).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "metric,max_num_batched_tokens,model1,model2,diff_pct,n1,n2"
+            "metric,max_num_batched_tokens,model1,model2,diff_pct,n1,n2,partial1,partial2"
         );
         assert_eq!(
             lines[1],
             format!(
-                "overall_throughput_tokens_per_sec,4096,0.30000000000000004,3,{},2,1",
+                "overall_throughput_tokens_per_sec,4096,0.30000000000000004,3,{},2,1,1,0",
                 (3.0 - 0.30000000000000004) / 0.30000000000000004 * 100.0
             )
         );
-        assert_eq!(lines[2], "total_latency_p50_ms,4096,,,,0,0");
+        assert_eq!(lines[2], "total_latency_p50_ms,4096,,,,0,0,1,0");
         assert_eq!(lines.len(), 8);
     }
 }

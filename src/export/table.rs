@@ -5,6 +5,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Color, Tabl
 
 use crate::compare::{Aggregate, ConfigComparison};
 use crate::metrics::{Metric, Verdict};
+use crate::results::names::escape_control;
 use crate::results::RunSummary;
 
 fn new_table(header: Vec<&str>) -> Table {
@@ -33,8 +34,14 @@ pub fn fmt_pct(v: Option<f64>) -> String {
     }
 }
 
-fn fmt_agg(a: Option<Aggregate>) -> String {
-    match a {
+/// An aggregate for display; `partial` of its runs are partial (marked after the value).
+fn fmt_agg(a: Option<Aggregate>, partial: usize) -> String {
+    let mark = match (a, partial) {
+        (Some(a), p) if p > 0 && a.n > 1 => format!(" [{p} partial]"),
+        (Some(_), p) if p > 0 => " [partial]".to_owned(),
+        _ => String::new(),
+    };
+    let value = match a {
         Some(a) if a.n > 1 => format!(
             "{} (n={}, {}–{})",
             fmt_value(Some(a.mean)),
@@ -44,7 +51,8 @@ fn fmt_agg(a: Option<Aggregate>) -> String {
         ),
         Some(a) => fmt_value(Some(a.mean)),
         None => "–".to_owned(),
-    }
+    };
+    value + &mark
 }
 
 fn right(s: String) -> Cell {
@@ -56,12 +64,17 @@ pub fn comparison_table(cmp: &ConfigComparison, model1: &str, model2: &str) -> T
     let mut t = new_table(vec![
         "metric",
         "max_num_batched_tokens",
-        model1,
-        model2,
+        &escape_control(model1),
+        &escape_control(model2),
         "Δ%",
     ]);
     for m in Metric::ALL {
-        for (bt, p) in cmp.batch_tokens.iter().zip(cmp.pairs(m)) {
+        for ((bt, p), partial) in cmp
+            .batch_tokens
+            .iter()
+            .zip(cmp.pairs(m))
+            .zip(cmp.partial(m))
+        {
             let color = match p.verdict(m) {
                 Verdict::Better => Color::Green,
                 Verdict::Worse => Color::Red,
@@ -70,8 +83,8 @@ pub fn comparison_table(cmp: &ConfigComparison, model1: &str, model2: &str) -> T
             t.add_row(vec![
                 Cell::new(format!("{} ({})", m.key(), m.unit())),
                 right(bt.map_or("default".to_owned(), |b| b.to_string())),
-                right(fmt_agg(p.model1)),
-                right(fmt_agg(p.model2)),
+                right(fmt_agg(p.model1, partial[0])),
+                right(fmt_agg(p.model2, partial[1])),
                 right(fmt_pct(p.diff_pct())).fg(color),
             ]);
         }
@@ -82,15 +95,8 @@ pub fn comparison_table(cmp: &ConfigComparison, model1: &str, model2: &str) -> T
 /// The summarize table: one row per run.
 pub fn summary_table(runs: &[RunSummary]) -> Table {
     let mut header = vec!["TP", "DP", "PP", "max_num_batched_tokens"];
-    header.extend([
-        "tok/s",
-        "e2e p50 ms",
-        "e2e p99 ms",
-        "ttft p50 ms",
-        "ttft p99 ms",
-        "itl p50 ms",
-        "itl p99 ms",
-    ]);
+    header.extend(Metric::ALL.map(Metric::short_header));
+    header.push("partial");
     let mut t = new_table(header);
     for r in runs {
         let mut row = vec![
@@ -108,6 +114,9 @@ pub fn summary_table(runs: &[RunSummary]) -> Table {
                 .iter()
                 .map(|&m| right(fmt_value(r.values.get(m)))),
         );
+        row.push(Cell::new(escape_control(
+            r.partial.as_deref().unwrap_or_default(),
+        )));
         t.add_row(row);
     }
     t

@@ -48,6 +48,16 @@ pub struct TextRun {
     rotated: bool,
 }
 
+#[cfg(test)]
+impl TextRun {
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+    pub fn is_rotated(&self) -> bool {
+        self.rotated
+    }
+}
+
 /// Splits `svg` into the document without the text elements that can be drawn from the glyph
 /// cache, and those texts in document order.
 pub fn split_texts(svg: &str) -> (String, Vec<TextRun>) {

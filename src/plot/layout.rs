@@ -228,9 +228,14 @@ pub fn nice_ticks(data_max: f64, ymax: f64, target: usize) -> Vec<f64> {
         .map(|m| m * mag)
         .find(|s| *s >= raw)
         .unwrap_or(10.0 * mag);
+    if !(step.is_finite() && step > 0.0) {
+        // a subnormal maximum (5e-324): the step underflows to 0 and the ticks never end
+        return vec![0.0];
+    }
     (0..)
         .map(|i| i as f64 * step)
         .take_while(|t| *t <= ymax * (1.0 + 1e-9))
+        .take(1000)
         .collect()
 }
 
@@ -599,6 +604,13 @@ mod tests {
                 l.plot
             );
         }
+    }
+
+    #[test]
+    fn ticks_end_for_subnormal_and_huge_maxima() {
+        assert_eq!(nice_ticks(5e-324, 5e-324 * 1.15, 5), vec![0.0]);
+        assert!(nice_ticks(1e-310, 1.2e-310, 5).len() <= 1000);
+        assert!(nice_ticks(1e300, 1.2e300, 5).len() < 20);
     }
 
     #[test]

@@ -65,17 +65,33 @@ pub struct ChartLabels<'a> {
     pub model2: &'a str,
 }
 
+/// Runs `f` with the labels made safe for a chart ([`text::chart_label`]).
+fn with_safe_labels(labels: &ChartLabels, f: impl FnOnce(&ChartLabels) -> String) -> String {
+    let (m1, m2) = (
+        text::chart_label(labels.model1),
+        text::chart_label(labels.model2),
+    );
+    f(&ChartLabels {
+        model1: &m1,
+        model2: &m2,
+    })
+}
+
 /// One metric of one parallelism configuration as an SVG document (1200×700).
 pub fn metric_chart_svg(cmp: &ConfigComparison, metric: Metric, labels: &ChartLabels) -> String {
-    chart::render(chart::METRIC_SIZE, |root| {
-        chart::metric_chart(root, cmp, metric, labels)
+    with_safe_labels(labels, |l| {
+        chart::render(chart::METRIC_SIZE, |root| {
+            chart::metric_chart(root, cmp, metric, l)
+        })
     })
 }
 
 /// All seven metrics of one parallelism configuration as one SVG document (2000×1040).
 pub fn combined_chart_svg(cmp: &ConfigComparison, labels: &ChartLabels) -> String {
-    chart::render(chart::COMBINED_SIZE, |root| {
-        chart::combined_chart(root, cmp, labels)
+    with_safe_labels(labels, |l| {
+        chart::render(chart::COMBINED_SIZE, |root| {
+            chart::combined_chart(root, cmp, l)
+        })
     })
 }
 
@@ -128,6 +144,7 @@ mod tests {
             },
             batch_tokens: vec![Some(4096), Some(8192), Some(16384), None],
             pairs: vec![pairs; Metric::ALL.len()],
+            partial: vec![vec![[0, 0]; 4]; Metric::ALL.len()],
         }
     }
 
@@ -275,5 +292,50 @@ mod tests {
         let combined = r.svg_to_png(&combined_chart_svg(&cmp(), &LABELS)).unwrap();
         let p = resvg::tiny_skia::Pixmap::decode_png(&combined).unwrap();
         assert_eq!((p.width(), p.height()), (2000, 1040));
+    }
+
+    /// The glyph cache (`glyphs`) takes plotters' `<text>` elements out of the SVG by their
+    /// exact form. This fails the day plotters writes text differently: every text element
+    /// of real charts must be taken by the fast path, carry the text the SVG holds, and be
+    /// drawn where resvg itself would draw it (so the PNG has text pixels at the labels).
+    #[test]
+    fn every_text_plotters_writes_takes_the_glyph_path_and_lands_where_resvg_puts_it() {
+        let r = Rasterizer::new();
+        let labels = ChartLabels {
+            model1: "org/base-model <&> \"q\"",
+            model2: "org/base-model-AWQ",
+        };
+        for svg in [
+            metric_chart_svg(&cmp(), Metric::TotalLatencyP99, &labels),
+            combined_chart_svg(&cmp(), &labels),
+        ] {
+            let in_svg = texts(&svg);
+            let (shapes, runs) = glyphs::split_texts(&svg);
+            assert!(in_svg.len() > 20, "{} texts", in_svg.len());
+            assert_eq!(runs.len(), in_svg.len(), "a text element left to usvg");
+            assert!(!shapes.contains("<text"));
+            let unescape = |s: &str| {
+                s.replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&quot;", "\"")
+                    .replace("&apos;", "'")
+                    .replace("&#39;", "'")
+                    .replace("&amp;", "&")
+            };
+            for (run, (text, _)) in runs.iter().zip(&in_svg) {
+                assert_eq!(run.text(), unescape(text));
+            }
+            assert!(runs.iter().any(|t| t.text().contains("<&> \"q\"")));
+            assert!(runs.iter().any(|t| t.is_rotated()), "the y axis title");
+
+            // text pixels: dark on the white background (bars are mid-tone colours)
+            let (a, b, off) = raster::tests::fast_vs_resvg(&r, &svg, |c| {
+                c.red() < 120 && c.green() < 120 && c.blue() < 120
+            });
+            assert!(b > 2000 && a.abs_diff(b) * 20 < b, "ink {a} vs {b}");
+            // Same glyphs at the same places: ~5 % of the inked pixels differ (anti-aliasing at
+            // quarter-pixel offsets); one pixel off makes it 85–120 % (measured 2026-11-30).
+            assert!(off * 8 < b, "{off} pixels differ a lot, of {b} inked");
+        }
     }
 }

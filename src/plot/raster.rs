@@ -167,7 +167,7 @@ impl Default for Rasterizer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -193,6 +193,25 @@ mod tests {
         let span = (dark[dark.len() - 1] - dark[0]) as f64;
         let w = super::super::text::text_width("2450.0", 20.0, false);
         assert!((span - w).abs() < 6.0, "ink {span} px vs advance {w} px");
+    }
+
+    /// Renders `svg` with the glyph cache and entirely with resvg: (inked pixels of each —
+    /// pixels `inked` says are text —, pixels whose green differs by more than 96).
+    pub(crate) fn fast_vs_resvg(
+        r: &Rasterizer,
+        svg: &str,
+        inked: impl Fn(&resvg::tiny_skia::PremultipliedColorU8) -> bool,
+    ) -> (usize, usize, usize) {
+        let fast = r.render(svg).unwrap();
+        let slow = r.render_tree(&r.parse(svg).unwrap()).unwrap();
+        let ink = |p: &Pixmap| p.pixels().iter().filter(|c| inked(c)).count();
+        let off = fast
+            .pixels()
+            .iter()
+            .zip(slow.pixels())
+            .filter(|(x, y)| x.green().abs_diff(y.green()) > 96)
+            .count();
+        (ink(&fast), ink(&slow), off)
     }
 
     /// Texts as plotters writes them: every anchor, baseline shift, weight, a rotation.
@@ -254,18 +273,9 @@ mod tests {
             5,
             "every label takes the fast path"
         );
-        let fast = r.render(&svg).unwrap();
-        let slow = r.render_tree(&r.parse(&svg).unwrap()).unwrap();
-        let ink = |p: &Pixmap| p.pixels().iter().filter(|c| c.red() < 200).count();
-        let (a, b) = (ink(&fast), ink(&slow));
+        let (a, b, off) = fast_vs_resvg(&r, &svg, |c| c.red() < 200);
         assert!(b > 1000 && a.abs_diff(b) * 20 < b, "ink {a} vs {b}");
         // Same glyphs at the same places (up to a quarter pixel): nearly every pixel agrees.
-        let off = fast
-            .pixels()
-            .iter()
-            .zip(slow.pixels())
-            .filter(|(x, y)| x.green().abs_diff(y.green()) > 96)
-            .count();
         assert!(off * 25 < b, "{off} pixels differ a lot, of {b} inked");
     }
 

@@ -25,6 +25,15 @@ const BOLD: [u16; 95] = [
     1466, 1010, 1219, 979, 1458, 1335, 1892, 1321, 1335, 1192, 1458, 748, 1458, 1716,
 ];
 
+/// A name from the files (a model name) as chart text: control characters (which XML does not
+/// allow: an ESC made the SVG unreadable) and bidi overrides are written as `\u{1b}`, as on
+/// the terminal, line breaks become spaces, and XML's non-characters U+FFFE/U+FFFF become U+FFFD.
+/// The one function every label from outside the program goes through.
+pub fn chart_label(s: &str) -> String {
+    crate::results::names::escape_control(&s.replace('\n', " "))
+        .replace(['\u{fffe}', '\u{ffff}'], "\u{fffd}")
+}
+
 /// The minus sign used in labels (U+2212, as wide as "+" in DejaVu Sans, so signed labels line up).
 pub const MINUS: char = '\u{2212}';
 
@@ -127,6 +136,15 @@ pub fn format_tick(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chart_labels_have_no_control_characters() {
+        assert_eq!(
+            chart_label("a\u{1b}[31m\nb\u{ffff}"),
+            "a\\u{1b}[31m b\u{fffd}"
+        );
+        assert_eq!(chart_label("Qwen/Qwen3-4B"), "Qwen/Qwen3-4B");
+    }
 
     #[test]
     fn widths_follow_dejavu_metrics() {

@@ -6,18 +6,21 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::names::{model_folder_name, ModelNameError};
 use super::read::{read_model_name, read_run};
 use super::{ModelRuns, SkippedRun};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
-    #[error("base dir {0} does not exist")]
+    #[error("base dir {0} does not exist or is not a folder")]
     NoBaseDir(PathBuf),
     #[error("cannot list {path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    BadName(#[from] ModelNameError),
     #[error("no model folder in {base} matches {name:?}; models there: {}", list_or_none(.available))]
     NoMatch {
         base: PathBuf,
@@ -40,27 +43,31 @@ fn list_or_none(v: &[String]) -> String {
     }
 }
 
-/// The folder name a model is stored under: `/` replaced by `_`.
-pub fn model_folder_name(model: &str) -> String {
-    model.replace('/', "_")
-}
-
-fn subdirs(dir: &Path) -> Result<Vec<String>, DiscoverError> {
+/// The entries of `dir` with UTF-8 names, sorted: (folders, other entries — files, broken
+/// symlinks, symlink loops). Symlinks to folders count as folders.
+fn entries(dir: &Path) -> Result<(Vec<String>, Vec<String>), DiscoverError> {
     let io = |source| DiscoverError::Io {
         path: dir.to_path_buf(),
         source,
     };
-    let mut names = Vec::new();
+    let (mut dirs, mut others) = (Vec::new(), Vec::new());
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
-        if entry.path().is_dir() {
-            if let Some(name) = entry.file_name().to_str() {
-                names.push(name.to_owned());
+        if let Some(name) = entry.file_name().to_str() {
+            if entry.path().is_dir() {
+                dirs.push(name.to_owned());
+            } else {
+                others.push(name.to_owned());
             }
         }
     }
-    names.sort();
-    Ok(names)
+    dirs.sort();
+    others.sort();
+    Ok((dirs, others))
+}
+
+fn subdirs(dir: &Path) -> Result<Vec<String>, DiscoverError> {
+    Ok(entries(dir)?.0)
 }
 
 /// The `run_*` folders of a model folder, sorted by name (= by time).
@@ -72,15 +79,33 @@ pub fn run_dirs(model_dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
         .collect())
 }
 
+/// `run_*` entries of a model folder that are not folders (a file, a broken symlink, a
+/// symlink loop): reported as skipped rather than ignored.
+fn run_non_dirs(model_dir: &Path) -> Result<Vec<SkippedRun>, DiscoverError> {
+    Ok(entries(model_dir)?
+        .1
+        .into_iter()
+        .filter(|n| n.starts_with("run_"))
+        .map(|n| {
+            let dir = model_dir.join(n);
+            let reason = match std::fs::metadata(&dir) {
+                Ok(_) => "not a folder".to_owned(),
+                Err(e) => format!("not a folder ({e})"),
+            };
+            SkippedRun { dir, reason }
+        })
+        .collect())
+}
+
 /// Finds the one folder under `base` for `name`: the exact folder name (`Org_Name` or
 /// `Org/Name`), else every folder ending in `_Name`, plus every folder whose runs record
 /// `model_name == name`. Zero or several matches are errors that list the candidates.
 pub fn resolve_model_dir(base: &Path, name: &str) -> Result<PathBuf, DiscoverError> {
+    let wanted = model_folder_name(name)?;
     if !base.is_dir() {
         return Err(DiscoverError::NoBaseDir(base.to_path_buf()));
     }
     let folders = subdirs(base)?;
-    let wanted = model_folder_name(name.trim_end_matches('/'));
     if folders.contains(&wanted) {
         return Ok(base.join(wanted));
     }
@@ -93,7 +118,7 @@ pub fn resolve_model_dir(base: &Path, name: &str) -> Result<PathBuf, DiscoverErr
                     .unwrap_or_default()
                     .iter()
                     .find_map(|r| read_model_name(r))
-                    .is_some_and(|m| m == name)
+                    .is_some_and(|m| m.trim() == name.trim())
         })
         .cloned()
         .collect();
@@ -125,6 +150,7 @@ pub fn load_model_dir(dir: &Path) -> Result<ModelRuns, DiscoverError> {
         dir: dir.to_path_buf(),
         ..Default::default()
     };
+    out.skipped = run_non_dirs(dir)?;
     for (d, r) in results {
         match r {
             Ok(run) => out.runs.push(run),

@@ -6,6 +6,7 @@
 //! - [`write`] writes the same format (used by `run` and `sweep`), atomically.
 
 pub mod discover;
+pub mod names;
 pub mod pyjson;
 pub mod read;
 pub mod write;
@@ -88,6 +89,12 @@ pub struct RunSummary {
     /// [`ConfigKey`] but differ here are not true repeats (`compare` warns about them).
     pub other_config: String,
     pub values: MetricValues,
+    /// Why the run is not a complete measurement (`interrupted`, `16 requests not sent`), or
+    /// `None` for a complete run. Partial runs are left out unless `--include-partial`.
+    pub partial: Option<String>,
+    /// Metric values the file holds but that cannot be measurements (negative, absurdly large),
+    /// as `key = value`; they are missing in `values`.
+    pub invalid_values: Vec<String>,
 }
 
 /// A run folder that could not be used, and why (printed as one warning line).
@@ -111,6 +118,8 @@ pub struct ModelRuns {
     pub dir: PathBuf,
     pub runs: Vec<RunSummary>,
     pub skipped: Vec<SkippedRun>,
+    /// Partial runs taken out by [`ModelRuns::drop_partial`].
+    pub partial_left_out: usize,
 }
 
 impl ModelRuns {
@@ -120,5 +129,76 @@ impl ModelRuns {
             .iter()
             .find_map(|r| r.model_name.as_deref())
             .unwrap_or(&self.folder_name)
+    }
+
+    /// Why the model has no run to use, when it has none (the error of `compare` and
+    /// `summarize`).
+    pub fn why_empty(&self) -> Option<String> {
+        if !self.runs.is_empty() {
+            return None;
+        }
+        let partial = match self.partial_left_out {
+            0 => String::new(),
+            n => format!(", {n} partial run(s) left out (--include-partial keeps them)"),
+        };
+        Some(format!(
+            "{} has no readable run in {} ({} run folder(s) skipped{partial})",
+            self.folder_name,
+            self.dir.display(),
+            self.skipped.len()
+        ))
+    }
+
+    /// The warning lines of a loaded model, in the order `compare` and `summarize` print them:
+    /// one per skipped run folder, one per run with impossible values, and (unless
+    /// `include_partial`, which keeps partial runs) one naming the partial runs left out.
+    pub fn warnings(&mut self, include_partial: bool) -> Vec<String> {
+        let mut out: Vec<String> = self.skipped.iter().map(ToString::to_string).collect();
+        for r in &self.runs {
+            if !r.invalid_values.is_empty() {
+                out.push(format!(
+                    "{}: {} not a valid measurement (negative or above {:e}); treated as missing",
+                    r.dir.display(),
+                    r.invalid_values.join(", "),
+                    read::MAX_METRIC_VALUE
+                ));
+            }
+        }
+        out.extend(self.drop_partial(include_partial));
+        out
+    }
+
+    /// Applies the partial-run rule: unless `include`, takes the partial runs out and returns
+    /// the one warning line that names them.
+    pub fn drop_partial(&mut self, include: bool) -> Option<String> {
+        if include {
+            return None;
+        }
+        let (partial, complete): (Vec<RunSummary>, Vec<RunSummary>) =
+            std::mem::take(&mut self.runs)
+                .into_iter()
+                .partition(|r| r.partial.is_some());
+        self.runs = complete;
+        self.partial_left_out += partial.len();
+        if partial.is_empty() {
+            return None;
+        }
+        let list = partial
+            .iter()
+            .map(|r| {
+                let name = r.dir.file_name().unwrap_or(r.dir.as_os_str());
+                format!(
+                    "{} ({})",
+                    name.to_string_lossy(),
+                    r.partial.as_deref().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some(format!(
+            "{}: {} partial run(s) left out (--include-partial keeps them): {list}",
+            self.dir.display(),
+            partial.len()
+        ))
     }
 }

@@ -4,6 +4,10 @@
 //! Only `benchmark_config` and `benchmark_stats` are built; `individual_requests` (hundreds of
 //! MB in real sweeps) is scanned by the parser without being materialised, which still detects a
 //! truncated file. Python's bare `NaN`/`Infinity` literals are accepted (see [`super::pyjson`]).
+//!
+//! Every file is opened with [`open_bounded`]: symlinks are followed, anything but a regular
+//! file (a FIFO would block `compare` forever, a device such as `/dev/zero` never ends, a
+//! directory) is refused, and nothing larger than [`MAX_FILE_BYTES`] is read.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -18,6 +22,11 @@ use crate::metrics::Metric;
 
 pub const RESULTS_FILE: &str = "benchmark_results.json";
 pub const CONFIG_FILE: &str = "config.json";
+
+/// The largest result file read (1 GiB): real `benchmark_results.json` files of 200 requests ×
+/// 512 tokens are ~3.5 MB, a 20 000-request run ~350 MB. Larger files are skipped with a
+/// warning instead of being read without bound.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// Files up to this size are read into memory and parsed from a slice (fast); larger ones are
 /// parsed from a buffered stream so memory stays flat.
@@ -37,11 +46,24 @@ const CONFIG_KEY_FIELDS: [&str; 5] = [
 pub enum RunReadError {
     #[error("no benchmark_results.json (the run did not finish)")]
     MissingResults,
+    #[error("{file} is not a regular file ({kind})")]
+    NotRegular {
+        file: &'static str,
+        kind: &'static str,
+    },
+    #[error("{file} is larger than the {} MiB limit ({len} bytes)", .limit >> 20)]
+    TooLarge {
+        file: &'static str,
+        len: u64,
+        limit: u64,
+    },
     #[error("cannot read {file}: {source}")]
     Io {
         file: &'static str,
         source: std::io::Error,
     },
+    #[error("benchmark_results.json is empty (0 bytes)")]
+    Empty,
     #[error("benchmark_results.json is truncated ({0})")]
     Truncated(String),
     #[error("benchmark_results.json is not valid JSON ({0})")]
@@ -62,7 +84,106 @@ struct RawResults {
     benchmark_config: Option<Map<String, Value>>,
     #[serde(default)]
     benchmark_stats: Option<Map<String, Value>>,
+    #[serde(default)]
+    run_info: Option<Map<String, Value>>,
+    #[serde(default)]
+    interrupted: Option<Value>,
     // every other key (individual_requests, …) is skipped without being built
+}
+
+/// What kind of file system object `t` is, for messages.
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
+/// Opens `path` for reading if it is a regular file (after following symlinks) of at most
+/// `limit` bytes; `Ok(None)` when it does not exist. Opened non-blocking, so a FIFO is
+/// refused instead of waiting for a writer. Returns the file and its length.
+pub fn open_bounded(
+    path: &Path,
+    file: &'static str,
+    limit: u64,
+) -> Result<Option<(File, u64)>, RunReadError> {
+    let io = |source| RunReadError::Io { file, source };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let f = match options.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    let meta = f.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(RunReadError::NotRegular {
+            file,
+            kind: file_kind(meta.file_type()),
+        });
+    }
+    if meta.len() > limit {
+        return Err(RunReadError::TooLarge {
+            file,
+            len: meta.len(),
+            limit,
+        });
+    }
+    Ok(Some((f, meta.len())))
+}
+
+/// A reader that fails (instead of going on) past `left` bytes: a file growing while it is
+/// read stays bounded too.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            std::io::Error::other(format!(
+                "larger than the {} MiB limit",
+                MAX_FILE_BYTES >> 20
+            ))
+        })?;
+        Ok(n)
+    }
+}
+
+/// Reads a whole (small) file with [`open_bounded`]'s rules; `Ok(None)` when missing.
+pub fn read_bounded(path: &Path, file: &'static str) -> Result<Option<Vec<u8>>, RunReadError> {
+    let Some((f, len)) = open_bounded(path, file, MAX_FILE_BYTES)? else {
+        return Ok(None);
+    };
+    let mut buf = Vec::with_capacity(len as usize);
+    Bounded {
+        inner: f,
+        left: MAX_FILE_BYTES,
+    }
+    .read_to_end(&mut buf)
+    .map_err(|source| RunReadError::Io { file, source })?;
+    Ok(Some(buf))
 }
 
 fn classify(e: serde_json::Error) -> RunReadError {
@@ -86,15 +207,15 @@ fn parse_results_with_limit(path: &Path, in_memory_limit: u64) -> Result<RawResu
         file: RESULTS_FILE,
         source,
     };
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(RunReadError::MissingResults)
-        }
-        Err(e) => return Err(io(e)),
-    };
-    let len = file.metadata().map_err(io)?.len();
-    let mut reader = PyJsonReader::new(file);
+    let (file, len) =
+        open_bounded(path, RESULTS_FILE, MAX_FILE_BYTES)?.ok_or(RunReadError::MissingResults)?;
+    if len == 0 {
+        return Err(RunReadError::Empty);
+    }
+    let mut reader = PyJsonReader::new(Bounded {
+        inner: file,
+        left: MAX_FILE_BYTES,
+    });
     if len <= in_memory_limit {
         let mut buf = Vec::with_capacity(len as usize + 1024);
         reader.read_to_end(&mut buf).map_err(io)?;
@@ -144,16 +265,8 @@ fn config_int(
 }
 
 fn read_config_json(dir: &Path) -> Result<Option<Map<String, Value>>, RunReadError> {
-    let path = dir.join(CONFIG_FILE);
-    let text = match std::fs::read(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(RunReadError::Io {
-                file: CONFIG_FILE,
-                source,
-            })
-        }
+    let Some(text) = read_bounded(&dir.join(CONFIG_FILE), CONFIG_FILE)? else {
+        return Ok(None);
     };
     let value: Value = serde_json::from_reader(PyJsonReader::new(&text[..]))
         .map_err(|e| RunReadError::Corrupt(format!("{CONFIG_FILE}: {e}")))?;
@@ -163,9 +276,17 @@ fn read_config_json(dir: &Path) -> Result<Option<Map<String, Value>>, RunReadErr
     })
 }
 
-/// Extracts the seven headline metrics from `benchmark_stats`.
-pub fn metric_values(stats: &Map<String, Value>) -> MetricValues {
+/// The largest value taken as a measurement: 1e12 (ms: 31 years; tokens/s: far beyond any
+/// server). Larger or negative values are errors of whatever wrote the file.
+pub const MAX_METRIC_VALUE: f64 = 1e12;
+
+/// Extracts the seven headline metrics from `benchmark_stats`, and the values that were
+/// present but impossible (negative, or above [`MAX_METRIC_VALUE`]) as `key = value` notes;
+/// those are missing in the result. NaN and infinities are missing without a note (Python
+/// writes NaN for "no sample").
+pub fn metric_values(stats: &Map<String, Value>) -> (MetricValues, Vec<String>) {
     let mut values = MetricValues::default();
+    let mut invalid = Vec::new();
     let latency = stats
         .get("latency_percentiles_ms")
         .and_then(Value::as_object);
@@ -178,9 +299,20 @@ pub fn metric_values(stats: &Map<String, Value>) -> MetricValues {
                 .and_then(|l| l.get(group))
                 .and_then(Value::as_object)
         };
-        values.set(m, group.and_then(|g| g.get(field)).and_then(value_f64));
+        let v = group.and_then(|g| g.get(field)).and_then(value_f64);
+        match v {
+            Some(x) if x.is_finite() && !(0.0..=MAX_METRIC_VALUE).contains(&x) => {
+                let shown = if x.abs() >= 1e6 {
+                    format!("{x:e}")
+                } else {
+                    x.to_string()
+                };
+                invalid.push(format!("{} = {shown}", m.key()));
+            }
+            _ => values.set(m, v),
+        }
     }
-    values
+    (values, invalid)
 }
 
 fn has_metric_fields(stats: &Map<String, Value>) -> bool {
@@ -201,14 +333,45 @@ fn has_metric_fields(stats: &Map<String, Value>) -> bool {
     })
 }
 
+/// Why a run is not a complete measurement, if it is not: it says `interrupted: true` (at the
+/// top level, in `run_info`, `benchmark_config` or `benchmark_stats.summary`, where
+/// `modelbench run` writes it) or `not_sent_requests > 0` (requests it never sent).
+fn partial_reason(raw: &RawResults) -> Option<String> {
+    let summary = raw
+        .benchmark_stats
+        .as_ref()
+        .and_then(|s| s.get("summary"))
+        .and_then(Value::as_object);
+    let flag = |m: Option<&Map<String, Value>>| {
+        m.and_then(|m| m.get("interrupted"))
+            .and_then(Value::as_bool)
+            == Some(true)
+    };
+    let interrupted = raw.interrupted.as_ref().and_then(Value::as_bool) == Some(true)
+        || flag(raw.run_info.as_ref())
+        || flag(raw.benchmark_config.as_ref())
+        || flag(summary);
+    let not_sent = summary
+        .and_then(|m| m.get("not_sent_requests"))
+        .and_then(value_f64)
+        .filter(|n| *n > 0.0);
+    match (interrupted, not_sent) {
+        (false, None) => None,
+        (true, None) => Some("interrupted".to_owned()),
+        (false, Some(n)) => Some(format!("{n} requests not sent")),
+        (true, Some(n)) => Some(format!("interrupted, {n} requests not sent")),
+    }
+}
+
 /// Reads one `run_*` folder.
 pub fn read_run(dir: &Path) -> Result<RunSummary, RunReadError> {
     let raw = parse_results(&dir.join(RESULTS_FILE))?;
+    let partial = partial_reason(&raw);
     let stats = raw.benchmark_stats.unwrap_or_default();
     if !has_metric_fields(&stats) {
         return Err(RunReadError::NoMetrics);
     }
-    let values = metric_values(&stats);
+    let (values, invalid_values) = metric_values(&stats);
 
     let bc = raw.benchmark_config.unwrap_or_default();
     // config.json is only needed when benchmark_config lacks a field.
@@ -272,6 +435,8 @@ pub fn read_run(dir: &Path) -> Result<RunSummary, RunReadError> {
         config,
         other_config,
         values,
+        partial,
+        invalid_values,
     })
 }
 

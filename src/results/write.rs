@@ -15,32 +15,40 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::names::model_folder_name;
 use super::read::RESULTS_FILE;
 use crate::records::{Clock, Outcome, RequestRecord};
 use crate::stats::{Distribution, Group, RunStats};
 
-/// The model folder name: the model name with `/` replaced by `_`.
-pub fn model_folder_name(model: &str) -> String {
-    model.trim().replace(['/', '\\'], "_")
-}
-
-/// Creates `<base>/<model folder>/run_<YYYYmmdd_HHMMSS>/` (local time); a suffix `_2`, `_3`, …
-/// is added when two runs start in the same second.
-pub fn create_run_dir(
+/// Creates `<base>/<model folder>/run_<YYYYmmdd_HHMMSS>/` ([`model_folder_name`] gives the
+/// model folder; a name that is not one folder inside `base` is an `InvalidInput` error).
+pub fn create_model_run_dir(
     base: &Path,
     model: &str,
     now: chrono::DateTime<chrono::Local>,
 ) -> io::Result<PathBuf> {
-    let parent = base.join(model_folder_name(model));
-    fs::create_dir_all(&parent)?;
+    let folder =
+        model_folder_name(model).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    create_run_dir(&base.join(folder), now)
+}
+
+/// Creates a new `run_<YYYYmmdd_HHMMSS>/` (local time of `now`) in `model_dir` (created if
+/// missing) — the one implementation `run` and `sweep` use. The folder is claimed with one
+/// `mkdir` (atomic: two processes never get the same folder); when a folder of this second
+/// exists, a suffix `_2`, `_3`, … is added (names stay unique within a second and sort by time).
+pub fn create_run_dir(
+    model_dir: &Path,
+    now: chrono::DateTime<chrono::Local>,
+) -> io::Result<PathBuf> {
+    fs::create_dir_all(model_dir)?;
     let stem = format!("run_{}", now.format("%Y%m%d_%H%M%S"));
-    for n in 1..1000 {
+    for n in 1..10_000 {
         let name = if n == 1 {
             stem.clone()
         } else {
             format!("{stem}_{n}")
         };
-        let dir = parent.join(name);
+        let dir = model_dir.join(name);
         match fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -341,8 +349,10 @@ mod tests {
     fn run_dirs_are_unique_per_second() {
         let d = tempfile::tempdir().unwrap();
         let now = chrono::Local::now();
-        let a = create_run_dir(d.path(), "Org/Model", now).unwrap();
-        let b = create_run_dir(d.path(), "Org/Model", now).unwrap();
+        let a = create_model_run_dir(d.path(), "Org/Model", now).unwrap();
+        let b = create_model_run_dir(d.path(), "Org/Model", now).unwrap();
+        let e = create_model_run_dir(d.path(), "..", now).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
         assert_eq!(a.parent().unwrap().file_name().unwrap(), "Org_Model");
         assert!(a.file_name().unwrap().to_string_lossy().starts_with("run_"));
         assert_eq!(

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{BenchSettings, LoadMode, RunMeta};
 use crate::records::{Clock, RequestRecord};
-use crate::results::write::{create_run_dir, Ordered, ResultsDoc};
+use crate::results::write::{create_model_run_dir, Ordered, ResultsDoc};
 use crate::stats::RunStats;
 use crate::workload::Workload;
 
@@ -23,7 +23,7 @@ pub fn prepare_run_dir(
             std::fs::create_dir_all(d)?;
             Ok(d.clone())
         }
-        None => create_run_dir(&s.output_dir, &s.model, now),
+        None => create_model_run_dir(&s.output_dir, &s.model, now),
     }
 }
 

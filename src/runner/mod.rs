@@ -1,7 +1,7 @@
 //! One benchmark from start to finish: validated settings → workload → client → records →
 //! stats → a run folder. Shared by `modelbench run` and `modelbench sweep`.
 //!
-//! CONTRACT (used by `sweep`; keep them): [`runtime`], [`BenchSettings::from_args`], [`RunMeta`],
+//! CONTRACT (used by `sweep`; keep them): [`runtime`], [`BenchSettings`] (resolved by `commands::settings`), [`RunMeta`],
 //! [`RunReport`], [`run_to_folder`].
 //!
 //! - [`settings`]: flag validation; [`bench`]: the steps of a run; [`load`]: closed/open loop

@@ -35,7 +35,7 @@ fn row(out: &mut String, title: &str, d: Option<&Distribution>) {
     let _ = match d {
         Some(d) => writeln!(
             out,
-            "{title:<26}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+            "{title:<36}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
             num(d.avg, 2),
             num(d.p50, 2),
             num(d.p90, 2),
@@ -43,12 +43,12 @@ fn row(out: &mut String, title: &str, d: Option<&Distribution>) {
             num(d.p99, 2),
             num(d.max, 2)
         ),
-        None => writeln!(out, "{title:<26}{:>10}", "n/a"),
+        None => writeln!(out, "{title:<36}{:>10}", "n/a"),
     };
 }
 
 pub fn summary_text(s: &RunStats, c: &SummaryContext<'_>) -> String {
-    let rule = "=".repeat(86);
+    let rule = "=".repeat(96);
     let mut o = String::new();
     let _ = writeln!(o, "{rule}");
     let _ = writeln!(
@@ -127,10 +127,10 @@ pub fn summary_text(s: &RunStats, c: &SummaryContext<'_>) -> String {
     if let Some(a) = c.approximate {
         let _ = writeln!(o, "{:<32}{a}", "Note:");
     }
-    let _ = writeln!(o, "{}", "-".repeat(86));
+    let _ = writeln!(o, "{}", "-".repeat(96));
     let _ = writeln!(
         o,
-        "{:<26}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        "{:<36}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
         "Latency (ms)", "avg", "p50", "p90", "p95", "p99", "max"
     );
     for g in Group::ALL {

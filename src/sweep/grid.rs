@@ -188,6 +188,77 @@ pub struct GridSpec {
     pub explicit: Vec<ServeConfig>,
 }
 
+/// One value of a grid axis: a whole number written in decimal digits, spaces around it
+/// ignored (no sign, exponent, fraction or separators). The one number syntax of every grid
+/// written as text: `sweep`'s `--tp/--dp/--pp/--max-num-batched-tokens` values (clap splits
+/// them at commas and hands each piece here) and `summarize --expected-grid`.
+pub fn parse_whole(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty value".to_owned());
+    }
+    if !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{t:?} is not a whole number"));
+    }
+    t.parse::<u64>().map_err(|_| format!("{t} is too large"))
+}
+
+/// [`parse_whole`] for a value that must fit in 32 bits (TP, DP, PP).
+pub fn parse_whole_u32(text: &str) -> Result<u32, String> {
+    let v = parse_whole(text)?;
+    u32::try_from(v).map_err(|_| format!("{v} is too large"))
+}
+
+/// `values` without repeats, in order (the first of equal values is kept).
+fn without_repeats<T: PartialEq>(values: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for v in values {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// The one rule for the values of an axis, whatever its syntax (text, flags, TOML): every
+/// value at least 1 and fitting `T`; repeated values are dropped (the first is kept).
+pub fn axis_values<T: TryFrom<u64> + Copy + PartialEq>(
+    name: &str,
+    values: &[u64],
+) -> Result<Vec<T>, String> {
+    let checked = values
+        .iter()
+        .map(|&v| match v {
+            0 => Err(format!("{name}: values must be at least 1")),
+            v => T::try_from(v).map_err(|_| format!("{name}: {v} is too large")),
+        })
+        .collect::<Result<Vec<T>, String>>()?;
+    Ok(without_repeats(checked))
+}
+
+/// A comma-separated list (`1, 2,4`): values trimmed; an empty value (`1,,2`, a trailing comma)
+/// is an error; repeated values are dropped (the first is kept).
+pub fn split_list<'a>(name: &str, text: &'a str) -> Result<Vec<&'a str>, String> {
+    let values: Vec<&str> = text.split(',').map(str::trim).collect();
+    if values.contains(&"") {
+        return Err(format!("{name}: {text:?} has an empty value"));
+    }
+    Ok(without_repeats(values))
+}
+
+/// One numeric axis written as text (`1,2,4`): [`split_list`], [`parse_whole`] and
+/// [`axis_values`].
+pub fn parse_axis<T: TryFrom<u64> + Copy + PartialEq>(
+    name: &str,
+    text: &str,
+) -> Result<Vec<T>, String> {
+    let numbers = split_list(name, text)?
+        .into_iter()
+        .map(|v| parse_whole(v).map_err(|e| format!("{name}: {e}")))
+        .collect::<Result<Vec<u64>, String>>()?;
+    axis_values(name, &numbers)
+}
+
 /// Checks a serve flag name (leading dashes allowed) and returns it without them.
 pub fn normalize_flag(raw: &str) -> Result<String, String> {
     let name = raw.trim().trim_start_matches('-');
@@ -210,27 +281,26 @@ pub fn parse_serve_arg(raw: &str) -> Result<(String, Vec<ServeValue>), String> {
         .split_once('=')
         .ok_or_else(|| format!("{raw:?} is not FLAG=V1,V2"))?;
     let flag = normalize_flag(flag)?;
-    let values: Vec<ServeValue> = values
-        .split(',')
-        .map(|v| ServeValue::Text(v.trim().to_owned()))
+    let values = split_list(&format!("--{flag}"), values)?
+        .into_iter()
+        .map(|v| ServeValue::Text(v.to_owned()))
         .collect();
-    if values.iter().any(|v| *v == ServeValue::Text(String::new())) {
-        return Err(format!("{raw:?} has an empty value"));
-    }
     Ok((flag, values))
 }
 
-fn check_positive<T: PartialEq + Default + Copy>(
+/// [`axis_values`] for a command-line axis (already split and parsed by clap).
+fn flag_axis<T: TryFrom<u64> + Copy + PartialEq + Into<u64>>(
     values: &[T],
     flag: &'static str,
-) -> Result<(), GridError> {
-    if values.iter().any(|v| *v == T::default()) {
-        return Err(GridError::Flag {
-            flag,
-            message: "values must be at least 1".into(),
-        });
-    }
-    Ok(())
+) -> Result<Vec<T>, GridError> {
+    let raw: Vec<u64> = values.iter().map(|&v| v.into()).collect();
+    axis_values(flag, &raw).map_err(|e| GridError::Flag {
+        flag,
+        message: e
+            .trim_start_matches(flag)
+            .trim_start_matches(": ")
+            .to_owned(),
+    })
 }
 
 impl GridSpec {
@@ -242,10 +312,12 @@ impl GridSpec {
         mnbt: &[u64],
         serve_args: &[String],
     ) -> Result<GridSpec, GridError> {
-        check_positive(tp, "--tp")?;
-        check_positive(dp, "--dp")?;
-        check_positive(pp, "--pp")?;
-        check_positive(mnbt, "--max-num-batched-tokens")?;
+        let (tp, dp, pp) = (
+            flag_axis(tp, "--tp")?,
+            flag_axis(dp, "--dp")?,
+            flag_axis(pp, "--pp")?,
+        );
+        let mnbt = flag_axis(mnbt, "--max-num-batched-tokens")?;
         let mut axes: Vec<(String, Vec<ServeValue>)> = Vec::new();
         for raw in serve_args {
             let (flag, values) = parse_serve_arg(raw).map_err(|message| GridError::Flag {
@@ -261,10 +333,10 @@ impl GridSpec {
             axes.push((flag, values));
         }
         Ok(GridSpec {
-            tp: tp.to_vec(),
-            dp: dp.to_vec(),
-            pp: pp.to_vec(),
-            max_num_batched_tokens: mnbt.to_vec(),
+            tp,
+            dp,
+            pp,
+            max_num_batched_tokens: mnbt,
             serve_args: axes,
             product: true,
             explicit: Vec::new(),
@@ -286,31 +358,21 @@ impl GridSpec {
     pub fn from_toml(text: &str) -> Result<GridSpec, String> {
         let raw: TomlGrid =
             toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
-        let nonzero = |name: &str, v: &[u64]| -> Result<(), String> {
-            if v.contains(&0) {
-                return Err(format!("{name}: values must be at least 1"));
-            }
-            Ok(())
-        };
-        let small = |name: &str, v: Vec<u64>| -> Result<Vec<u32>, String> {
-            nonzero(name, &v)?;
-            v.into_iter()
-                .map(|x| u32::try_from(x).map_err(|_| format!("{name}: {x} is too large")))
-                .collect()
-        };
+        fn axis<T: TryFrom<u64> + Copy + PartialEq>(
+            name: &str,
+            v: Option<OneOrMany<u64>>,
+        ) -> Result<Vec<T>, String> {
+            axis_values(name, &v.map(OneOrMany::into_vec).unwrap_or_default())
+        }
         let mut spec = GridSpec {
-            tp: small("tp", raw.tp.map(OneOrMany::into_vec).unwrap_or_default())?,
-            dp: small("dp", raw.dp.map(OneOrMany::into_vec).unwrap_or_default())?,
-            pp: small("pp", raw.pp.map(OneOrMany::into_vec).unwrap_or_default())?,
-            max_num_batched_tokens: raw
-                .max_num_batched_tokens
-                .map(OneOrMany::into_vec)
-                .unwrap_or_default(),
+            tp: axis("tp", raw.tp)?,
+            dp: axis("dp", raw.dp)?,
+            pp: axis("pp", raw.pp)?,
+            max_num_batched_tokens: axis("max_num_batched_tokens", raw.max_num_batched_tokens)?,
             serve_args: Vec::new(),
             product: true,
             explicit: Vec::new(),
         };
-        nonzero("max_num_batched_tokens", &spec.max_num_batched_tokens)?;
         for (flag, values) in raw.serve_args {
             let name = normalize_flag(&flag).map_err(|e| format!("serve_args: {e}"))?;
             let values = match values {
@@ -324,7 +386,7 @@ impl GridSpec {
             if values.is_empty() {
                 return Err(format!("serve_args.{flag}: no values"));
             }
-            spec.serve_args.push((name, values));
+            spec.serve_args.push((name, without_repeats(values)));
         }
         for (i, c) in raw.config.into_iter().enumerate() {
             let n = i + 1;

@@ -133,3 +133,28 @@ fn unescape(s: &str) -> String {
         .replace("&apos;", "'")
         .replace("&amp;", "&")
 }
+
+/// `modelbench sweep --dry-run --model MODEL --output-dir OUT` with a minimal workload and
+/// `EXTRA` flags (no server starts); (exit code, stdout, stderr).
+pub fn sweep_dry_run(model: &str, out: &Path, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        "sweep",
+        "--dry-run",
+        "--model",
+        model,
+        "--output-dir",
+        out.to_str().unwrap(),
+        "--serve-cmd",
+        "vllm serve",
+        "--dataset",
+        "random",
+        "--input-len",
+        "8",
+        "--output-len",
+        "4",
+        "--num-prompts",
+        "4",
+    ];
+    args.extend_from_slice(extra);
+    modelbench(&args)
+}
