@@ -86,7 +86,7 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
         model_dir: model_dir.clone(),
         startup_timeout,
         stop_grace,
-        max_failed_fraction: args.max_failed_fraction,
+        max_failed_fraction: args.bench.max_failed_fraction,
         command_line,
     };
 

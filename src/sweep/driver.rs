@@ -346,6 +346,7 @@ async fn serve_and_bench(
         extra_config: run.config.extra_config(),
         command_line: settings.command_line.clone(),
         run_dir: Some(run_dir.to_path_buf()),
+        capacity_search: None,
     };
     let (bench_stop, bench_rx) = watch::channel(false);
     let bench = run_to_folder(
@@ -423,7 +424,6 @@ fn judge(
             return ended;
         }
     };
-    let total = report.successful + report.failed;
     let mut ended = Ended::new(Status::Complete, Phase::Benchmarking, None);
     if let Some(status) = died {
         ended.status = Status::Failed;
@@ -438,12 +438,9 @@ fn judge(
     } else if signalled && report.interrupted {
         ended.status = Status::Interrupted;
         ended.reason = Some("stopped by a signal; results saved, marked interrupted".into());
-    } else if report.successful == 0 || report.failed as f64 > max_failed_fraction * total as f64 {
+    } else if let Some(why) = crate::runner::levels::bad_level(&report, max_failed_fraction) {
         ended.status = Status::Failed;
-        ended.reason = Some(format!(
-            "{} of {total} requests failed (more than --max-failed-fraction {})",
-            report.failed, max_failed_fraction
-        ));
+        ended.reason = Some(why);
     } else if report.interrupted {
         ended.status = Status::Interrupted;
         ended.reason = Some("the benchmark stopped early (interrupted)".into());
@@ -465,18 +462,7 @@ mod tests {
     use crate::runner::SettingsError;
 
     fn report(successful: usize, failed: usize, interrupted: bool) -> Result<RunReport, RunError> {
-        Ok(RunReport {
-            run_dir: PathBuf::from("r"),
-            successful,
-            failed,
-            interrupted,
-            cancelled: 0,
-            not_sent: 0,
-            internal_errors: 0,
-            results_file: PathBuf::from("r/benchmark_results.json"),
-            summary: String::new(),
-            stats: Default::default(),
-        })
+        Ok(crate::runner::test_report(successful, failed, interrupted))
     }
 
     #[test]
