@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::progress::hms;
 use super::state::{Status, SERVER_LOG};
-use super::summary::{SweepState, SweepSummary};
+use super::summary::{CapacityEntry, SweepState, SweepSummary};
 use crate::export::csv::sort_runs;
 use crate::export::table::{fmt_value, summary_table};
 use crate::results::discover::load_model_dir;
@@ -54,9 +54,16 @@ pub fn closing(summary: &SweepSummary) -> String {
         let _ = writeln!(out, "This sweep's runs:");
         for r in &summary.runs {
             let status = r.status.to_string();
-            let _ = writeln!(out, "  {status:<11} {}  {}", r.label, r.run_dir.display());
+            let load = r.load.as_ref().map_or(String::new(), |l| format!(" [{l}]"));
+            let _ = writeln!(
+                out,
+                "  {status:<11} {}{load}  {}",
+                r.label,
+                r.run_dir.display()
+            );
         }
     }
+    out.push_str(&capacity_ranking(summary));
     let failed: Vec<_> = summary
         .runs
         .iter()
@@ -108,5 +115,64 @@ pub fn closing(summary: &SweepSummary) -> String {
         let _ = write!(out, ", {not_run} not started");
     }
     let _ = writeln!(out, "\nSweep record: {}", summary.path.display());
+    out
+}
+
+/// The configurations ranked by the capacity their search found, then by capacity per GPU
+/// (TP·DP·PP); ratios are against the sweep's first configuration with a capacity.
+pub fn capacity_ranking(summary: &SweepSummary) -> String {
+    let found: Vec<(&str, &CapacityEntry)> = summary
+        .runs
+        .iter()
+        .filter_map(|r| r.capacity.as_ref().map(|c| (r.label.as_str(), c)))
+        .collect();
+    let Some(&(base_label, base)) = found.iter().find(|(_, c)| c.max_meeting_slo.is_some()) else {
+        if found.is_empty() {
+            return String::new();
+        }
+        return "Capacity: no configuration met the SLO at its first probe\n".to_owned();
+    };
+    let axis = base.axis;
+    let mut out = String::new();
+    let by = |key: &dyn Fn(&CapacityEntry) -> Option<f64>, title: &str, out: &mut String| {
+        let mut rows: Vec<&(&str, &CapacityEntry)> = found.iter().collect();
+        rows.sort_by(|a, b| {
+            let (x, y) = (key(a.1).unwrap_or(-1.0), key(b.1).unwrap_or(-1.0));
+            y.total_cmp(&x)
+        });
+        let _ = writeln!(out, "{title}");
+        let _ = writeln!(
+            out,
+            "  {:>4}  {:<34} {:>12} {:>5} {:>10}  vs {base_label}",
+            "rank", "configuration", axis, "GPUs", "per GPU"
+        );
+        for (i, (label, c)) in rows.iter().enumerate() {
+            let show = |v: Option<f64>| v.map_or("none".to_owned(), |v| format!("{v:.2}"));
+            let ratio = match (key(c), key(base)) {
+                (Some(v), Some(b)) if b > 0.0 => format!("{:.2}×", v / b),
+                _ => "-".to_owned(),
+            };
+            let note = if c.stopped.is_some() {
+                " (search incomplete)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  {:>4}  {:<34} {:>12} {:>5} {:>10}  {ratio}{note}",
+                i + 1,
+                label,
+                show(c.max_meeting_slo),
+                c.gpus,
+                show(c.per_gpu())
+            );
+        }
+    };
+    by(
+        &|c| c.max_meeting_slo,
+        &format!("Capacity (highest {axis} meeting the SLO), by capacity:"),
+        &mut out,
+    );
+    by(&|c| c.per_gpu(), "Capacity per GPU (TP·DP·PP):", &mut out);
     out
 }
