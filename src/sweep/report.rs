@@ -148,21 +148,25 @@ pub fn capacity_ranking(summary: &SweepSummary) -> String {
         );
         for (i, (label, c)) in rows.iter().enumerate() {
             let show = |v: Option<f64>| v.map_or("none".to_owned(), |v| format!("{v:.2}"));
+            let capacity = match (c.max_meeting_slo, c.axis) {
+                (Some(v), "concurrency") => format!("{v:.0}"),
+                (v, _) => show(v),
+            };
             let ratio = match (key(c), key(base)) {
                 (Some(v), Some(b)) if b > 0.0 => format!("{:.2}×", v / b),
                 _ => "-".to_owned(),
             };
-            let note = if c.stopped.is_some() {
-                " (search incomplete)"
-            } else {
-                ""
+            let note = match (&c.stopped, c.at_search_max) {
+                (Some(_), _) => " (search incomplete)",
+                (None, true) => " (= --search-max: may take more)",
+                _ => "",
             };
             let _ = writeln!(
                 out,
                 "  {:>4}  {:<34} {:>12} {:>5} {:>10}  {ratio}{note}",
                 i + 1,
                 label,
-                show(c.max_meeting_slo),
+                capacity,
                 c.gpus,
                 show(c.per_gpu())
             );

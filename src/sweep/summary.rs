@@ -54,6 +54,8 @@ pub struct CapacityEntry {
     pub gpus: u64,
     /// The search did not converge (interrupted, a probe could not run).
     pub stopped: Option<String>,
+    /// The answer is the search maximum: the server may take more.
+    pub at_search_max: bool,
     pub file: Option<PathBuf>,
 }
 
@@ -65,6 +67,7 @@ impl CapacityEntry {
             max_meeting_slo: c.max_meeting_slo,
             gpus,
             stopped: c.stopped.clone(),
+            at_search_max: c.max_meeting_slo.is_some_and(|v| v >= c.spec.max),
             file: c.file.clone(),
         }
     }
