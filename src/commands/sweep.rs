@@ -108,7 +108,6 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
         model_dir: model_dir.clone(),
         startup_timeout,
         stop_grace,
-        max_failed_fraction: args.bench.max_failed_fraction,
         command_line,
     };
 

@@ -254,6 +254,41 @@ impl BenchSettings {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_load() {
+        let v = |m: LoadMode| {
+            let (c, r, b) = m.recorded();
+            serde_json::json!([c, r, b])
+        };
+        assert_eq!(
+            v(LoadMode::Closed { concurrency: 4 }),
+            serde_json::json!([4, null, null])
+        );
+        assert_eq!(
+            v(LoadMode::Open {
+                rate: Rate::Infinite,
+                burstiness: 1.0,
+                max_concurrency: None
+            }),
+            serde_json::json!([null, "inf", 1.0])
+        );
+        assert_eq!(
+            v(LoadMode::Open {
+                rate: Rate::PerSecond(2.5),
+                burstiness: 0.5,
+                max_concurrency: Some(8)
+            }),
+            serde_json::json!([8, 2.5, 0.5])
+        );
+        assert_eq!(
+            v(LoadMode::Trace {
+                max_concurrency: None
+            }),
+            serde_json::json!([null, null, null])
+        );
+    }
 
     #[test]
     fn config_json_never_holds_the_key() {

@@ -44,7 +44,6 @@ pub struct SweepSettings {
     pub model_dir: PathBuf,
     pub startup_timeout: Duration,
     pub stop_grace: Duration,
-    pub max_failed_fraction: f64,
     /// modelbench's own command line (API key masked).
     pub command_line: String,
 }

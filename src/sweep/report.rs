@@ -180,3 +180,61 @@ pub fn capacity_ranking(summary: &SweepSummary) -> String {
     by(&|c| c.per_gpu(), "Capacity per GPU (TP·DP·PP):", &mut out);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::sweep::summary::RunEntry;
+
+    fn entry(label: &str, capacity: Option<f64>, gpus: u64) -> RunEntry {
+        RunEntry {
+            label: label.into(),
+            config: serde_json::Value::Null,
+            repeat: 1,
+            repeats: 1,
+            status: Status::Complete,
+            run_dir: PathBuf::from("r"),
+            reason: None,
+            server_exit: None,
+            duration_s: 1.0,
+            log_tail: Vec::new(),
+            load: Some("concurrency 1".into()),
+            capacity: Some(CapacityEntry {
+                search_id: "capacity_x".into(),
+                axis: "concurrency",
+                max_meeting_slo: capacity,
+                gpus,
+                stopped: None,
+                at_search_max: false,
+                file: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn ranks_by_capacity_and_per_gpu_against_the_first() {
+        let mut s = SweepSummary::new(Path::new("m"), "m", "", &[], &[]);
+        s.runs = vec![
+            entry("tp=1", Some(10.0), 1),
+            entry("tp=2", Some(18.0), 2),
+            entry("tp=4", None, 4),
+        ];
+        let text = capacity_ranking(&s);
+        let (by_capacity, per_gpu) = text.split_once("Capacity per GPU").unwrap();
+        let rows = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| l.trim_start().starts_with(char::is_numeric))
+                .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+                .collect()
+        };
+        assert_eq!(rows(by_capacity), ["1 tp=2", "2 tp=1", "3 tp=4"]);
+        assert_eq!(rows(per_gpu), ["1 tp=1", "2 tp=2", "3 tp=4"]);
+        assert!(by_capacity.contains("1.80×"), "{text}");
+        assert!(per_gpu.contains("0.90×"), "{text}");
+        assert!(text.contains("none"), "{text}");
+        s.runs.truncate(0);
+        assert_eq!(capacity_ranking(&s), "");
+    }
+}
