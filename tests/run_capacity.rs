@@ -72,12 +72,14 @@ fn run_prompts(
     (code, stdout, stderr, out)
 }
 
-/// A server with `slots` batch slots and a service time of 100 ms per request (TTFT 20 ms,
-/// then one more token 80 ms later): it serves 4 / 0.1 s = 40 requests/s with 4 slots.
+/// A server with `slots` batch slots and a service time of 200 ms per request (TTFT 50 ms,
+/// then one more token 150 ms later): it serves 4 / 0.2 s = 20 requests/s with 4 slots. A
+/// request that waits for a slot has a TTFT of 250 ms or more, one that does not about 50 ms:
+/// an SLO of 150 ms leaves 100 ms for the machine's own delays either way.
 fn limited(slots: usize) -> MockServer {
     MockServer::start(MockConfig {
-        ttft: Duration::from_millis(20),
-        chunk_delay: Duration::from_millis(80),
+        ttft: Duration::from_millis(50),
+        chunk_delay: Duration::from_millis(150),
         tokens: 2,
         slots: Some(slots),
         record_requests: false,
@@ -142,15 +144,15 @@ fn rate_levels_record_the_rate_and_inf_as_a_string() {
 
 #[test]
 fn a_level_that_fails_badly_stops_the_ascent() {
-    // One slot, 100 ms per request, 0.35 s timeout: one at a time is fine; 8 at once queue
-    // for up to 0.8 s and most time out.
+    // One slot, 200 ms per request, 0.5 s timeout: one at a time is fine; 8 at once queue
+    // for up to 1.6 s and most time out.
     let mock = limited(1);
     let dir = tempfile::tempdir().unwrap();
     let (code, _, stderr, out) = run_prompts(
         &mock,
         dir.path(),
         8,
-        &["--concurrency", "1,8,16", "--timeout", "0.35"],
+        &["--concurrency", "1,8,16", "--timeout", "0.5"],
     );
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
@@ -308,7 +310,7 @@ fn capacity_file(out: &Path) -> Value {
 
 #[test]
 fn find_max_concurrency_finds_the_slot_count() {
-    // 4 slots; TTFT 20 ms alone, 120 ms or more after a wait for a slot: an SLO of 60 ms is
+    // 4 slots; TTFT 50 ms alone, 250 ms or more after a wait for a slot: an SLO of 150 ms is
     // met by every request up to 4 in flight and missed by some from 5 on.
     let mock = limited(4);
     let dir = tempfile::tempdir().unwrap();
@@ -316,7 +318,7 @@ fn find_max_concurrency_finds_the_slot_count() {
         &mock,
         dir.path(),
         20,
-        &["--slo", "ttft_ms=60", "--find-max", "concurrency"],
+        &["--slo", "ttft_ms=150", "--find-max", "concurrency"],
     );
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
@@ -326,7 +328,7 @@ fn find_max_concurrency_finds_the_slot_count() {
     let c = capacity_file(&out);
     assert_eq!(c["max_meeting_slo"], 4);
     assert_eq!(c["axis"], "concurrency");
-    assert_eq!(c["slo"]["ttft_ms"], 60.0);
+    assert_eq!(c["slo"]["ttft_ms"], 150.0);
     let levels: Vec<u64> = c["probes"]
         .as_array()
         .unwrap()
@@ -353,21 +355,21 @@ fn find_max_concurrency_finds_the_slot_count() {
 
 #[test]
 fn find_max_request_rate_lands_near_the_service_rate() {
-    // 4 slots × 10 requests/s each = 40 requests/s: regular arrivals (burstiness 100) below it
+    // 4 slots × 5 requests/s each = 20 requests/s: regular arrivals (burstiness 100) below it
     // never wait; above it the queue grows and the TTFT SLO is missed.
     let mock = limited(4);
     let dir = tempfile::tempdir().unwrap();
     let (code, stdout, stderr, out) = run_prompts(
         &mock,
         dir.path(),
-        120,
+        80,
         &[
             "--slo",
-            "ttft_ms=60",
+            "ttft_ms=150",
             "--find-max",
             "request-rate",
             "--request-rate",
-            "10",
+            "5",
             "--burstiness",
             "100",
         ],
@@ -376,8 +378,8 @@ fn find_max_request_rate_lands_near_the_service_rate() {
     let c = capacity_file(&out);
     let found = c["max_meeting_slo"].as_f64().unwrap();
     let failing = c["lowest_failing"].as_f64().unwrap();
-    eprintln!("{stdout}\nfound {found} req/s (lowest failing {failing}); known 40 req/s");
+    eprintln!("{stdout}\nfound {found} req/s (lowest failing {failing}); known 20 req/s");
     assert!(failing <= found * 1.05 + 1e-9, "bisected to 5 %");
-    // The mock's timers are late, never early: its real service rate is at most 40/s.
-    within("found rate (req/s)", found, 40.0 * 0.9, 40.0 * 1.05);
+    // The mock's timers are late, never early: its real service rate is at most 20/s.
+    within("found rate (req/s)", found, 20.0 * 0.9, 20.0 * 1.05);
 }
