@@ -118,6 +118,8 @@ fn concurrency_levels_run_ascending_one_folder_each() {
         assert_eq!(r["run_info"]["capacity_probe"], false);
     }
     assert_eq!(stdout.matches("Benchmark summary").count(), 3);
+    let table = stdout.split("Load levels:").nth(1).unwrap_or_default();
+    assert_eq!(table.matches("8 ok, 0 failed").count(), 3, "{stdout}");
     assert_eq!(mock.stats.requests(), 24);
 }
 

@@ -69,7 +69,12 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         })
     })?;
     match outcome {
-        Outcome::Levels(ascent) => levels_exit(ascent, &settings, &args.base_url),
+        Outcome::Levels(ascent) => {
+            if settings.levels.len() > 1 {
+                print!("{}", levels::ascent_text(&ascent, &settings));
+            }
+            levels_exit(ascent, &settings, &args.base_url)
+        }
         Outcome::Capacity(capacity) => {
             println!("{}", levels::capacity_text(&capacity, &settings));
             capacity_exit(&capacity)

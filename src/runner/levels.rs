@@ -73,6 +73,40 @@ where
     ascent
 }
 
+/// With several levels: one line per level that ran — its folder, and with an SLO its
+/// attainment and verdict.
+pub fn ascent_text(ascent: &Ascent, settings: &BenchSettings) -> String {
+    use std::fmt::Write;
+    let mut o = String::from("Load levels:\n");
+    for run in &ascent.runs {
+        let what = match &run.result {
+            Ok(r) => {
+                let slo = match (settings.slo, r.goodput) {
+                    (Some(t), Some(g)) => format!(
+                        "SLO attainment {}% ({}), ",
+                        if g.attainment_pct.is_finite() {
+                            format!("{:.2}", g.attainment_pct)
+                        } else {
+                            "n/a".into()
+                        },
+                        if g.meets(&t) { "meets" } else { "misses" }
+                    ),
+                    _ => String::new(),
+                };
+                format!(
+                    "{slo}{} ok, {} failed  {}",
+                    r.successful,
+                    r.failed,
+                    r.run_dir.display()
+                )
+            }
+            Err(e) => format!("did not run: {e}"),
+        };
+        let _ = writeln!(o, "  {:<24} {what}", run.load.level_label());
+    }
+    o
+}
+
 /// One probe of a capacity search.
 #[derive(Debug)]
 pub struct Probe {

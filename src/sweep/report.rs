@@ -94,7 +94,13 @@ pub fn closing(summary: &SweepSummary) -> String {
             let _ = writeln!(out, "  {}: {}", s.label, s.reason);
         }
     }
-    let not_run = summary.planned_runs.saturating_sub(summary.runs.len());
+    // Several load levels of one planned run each have an entry: count the planned runs.
+    let started: std::collections::BTreeSet<(&str, u32)> = summary
+        .runs
+        .iter()
+        .map(|r| (r.label.as_str(), r.repeat))
+        .collect();
+    let not_run = summary.planned_runs.saturating_sub(started.len());
     let state = match summary.state {
         SweepState::Finished => "finished",
         SweepState::Interrupted => "interrupted",
