@@ -385,3 +385,42 @@ fn find_max_request_rate_lands_near_the_service_rate() {
     // The mock's timers are late, never early: its real service rate is at most 20/s.
     within("found rate (req/s)", found, 20.0 * 0.9, 20.0 * 1.05);
 }
+
+#[test]
+fn an_interrupted_search_still_writes_its_capacity_file() {
+    let mock = limited(4);
+    let dir = tempfile::tempdir().unwrap();
+    let p = plain_prompts(dir.path(), 40);
+    let out = dir.path().join("out");
+    let child = modelbench()
+        .args([
+            "run",
+            "--base-url",
+            &mock.base_url(),
+            "--model",
+            "mock-model",
+            "--output-dir",
+        ])
+        .arg(&out)
+        .args(["--prompts-file", p.to_str().unwrap()])
+        .args(["--slo", "ttft_ms=150", "--find-max", "concurrency"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first probe (one at a time, 40 × 200 ms) is under way once the mock saw a request.
+    run_support::wait_until(|| mock.stats.requests() >= 2);
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(130), "{stdout}");
+    let c = capacity_file(&out);
+    assert_eq!(c["stopped"], "interrupted at concurrency 1", "{c:#}");
+    assert_eq!(c["max_meeting_slo"], Value::Null);
+    assert_eq!(c["probes"][0]["verdict"], "interrupted (not counted)");
+    assert!(
+        stdout.contains("none found before the search stopped")
+            && stdout.contains("Search incomplete: interrupted at concurrency 1"),
+        "{stdout}"
+    );
+}

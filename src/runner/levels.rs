@@ -384,6 +384,7 @@ pub fn capacity_text(c: &Capacity, settings: &BenchSettings) -> String {
     }
     let answer = match c.max_meeting_slo {
         Some(v) => format!("{} {}", show(v), axis.unit()),
+        None if c.stopped.is_some() => "none found before the search stopped".to_owned(),
         None => format!(
             "none: the starting level {} already misses the SLO (start lower)",
             show(c.spec.start)
