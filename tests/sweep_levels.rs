@@ -115,3 +115,36 @@ fn one_capacity_search_per_configuration_ranked_per_gpu() {
     );
     assert_no_survivors(&sb, 2);
 }
+
+#[test]
+fn a_server_dying_at_a_higher_level_fails_that_level_and_ends_the_ascent() {
+    let sb = Sandbox::new();
+    // The warm-up and the 4 requests of concurrency 1 are served; the server dies on the
+    // second request of concurrency 2.
+    let out = sb.run(&[
+        "--concurrency",
+        "1,2,4",
+        "--serve-arg",
+        "fake-mode=crash_after:6",
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert_eq!(server_starts(&sb), 1);
+    let statuses = sb.statuses();
+    assert_eq!(statuses.len(), 2, "concurrency 4 never ran: {statuses:#?}");
+    assert_eq!(statuses[0]["status"], "complete");
+    assert_eq!(statuses[1]["status"], "failed");
+    assert_eq!(statuses[1]["load"], "concurrency 2");
+    assert_eq!(statuses[1]["server_exit"], "exit code 1");
+    assert!(
+        stderr.contains("stopped at concurrency 2: server exited during the benchmark"),
+        "{stderr}"
+    );
+    assert!(
+        sb.run_dirs()[1]
+            .join("benchmark_results.failed.json")
+            .exists(),
+        "a failed level's results are set aside"
+    );
+    assert_no_survivors(&sb, 1);
+}
