@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Map, Value};
 
+use crate::slo::Slo;
 use crate::workload::arrivals::Rate;
 use crate::workload::limits::MAX_TOKENS_PER_REQUEST;
 
@@ -104,6 +105,13 @@ pub enum Endpoint {
     Chat,
 }
 
+/// What `--find-max` searches over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FindMax {
+    Concurrency,
+    RequestRate,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DatasetKind {
     Random,
@@ -142,12 +150,14 @@ pub struct BenchArgs {
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
 
-    /// Requests kept in flight (closed loop); with --request-rate, an upper bound.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub concurrency: Option<u32>,
-    /// Open-loop arrival rate in requests/s (`inf` sends everything at once).
-    #[arg(long, value_parser = parse::rate)]
-    pub request_rate: Option<Rate>,
+    /// Requests kept in flight (closed loop); with --request-rate, an upper bound. A list
+    /// (`1,4,16,64`) runs one level after the other, ascending, one run folder each.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub concurrency: Vec<u32>,
+    /// Open-loop arrival rate in requests/s (`inf` sends everything at once). A list
+    /// (`1,2,4,inf`) runs one level after the other, ascending, one run folder each.
+    #[arg(long, value_delimiter = ',', value_parser = parse::rate)]
+    pub request_rate: Vec<Rate>,
     /// Gamma shape of the inter-arrival gaps (1 = Poisson).
     #[arg(long, default_value_t = 1.0, value_parser = parse::positive)]
     pub burstiness: f64,
@@ -199,6 +209,28 @@ pub struct BenchArgs {
     /// 0: every event read at once.
     #[arg(long, value_name = "MICROSECONDS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=5000))]
     pub read_coalesce_us: u64,
+    /// Service-level objective in milliseconds, any subset of
+    /// `ttft_ms=500,tpot_ms=50,itl_ms=200,e2e_ms=10000`: a request is good when it succeeded
+    /// and meets every threshold; the run reports goodput and SLO attainment.
+    #[arg(long, value_parser = parse::slo, value_name = "KEY=MS,...")]
+    pub slo: Option<Slo>,
+    /// A load level meets the SLO when at least this percentage of its requests is good.
+    #[arg(long, default_value_t = crate::slo::DEFAULT_ATTAINMENT_PCT, value_parser = parse::percent, value_name = "PERCENT", requires = "slo")]
+    pub slo_attainment: f64,
+    /// Find the highest load that meets --slo: grow geometrically from the lowest
+    /// --concurrency / --request-rate (default 1) until a level fails, then bisect.
+    #[arg(long, value_enum, requires = "slo")]
+    pub find_max: Option<FindMax>,
+    /// Highest load --find-max tries (concurrency or requests/s).
+    #[arg(long, value_parser = parse::positive, requires = "find_max")]
+    pub search_max: Option<f64>,
+    /// --find-max request-rate stops bisecting when the bounds are within this fraction.
+    #[arg(long, default_value_t = 0.05, value_parser = parse::search_precision, requires = "find_max")]
+    pub search_precision: f64,
+    /// A load level with more than this fraction of failed requests (0 to 1) stops the ascent
+    /// (and fails the configuration in a sweep).
+    #[arg(long, default_value_t = 0.5, value_parser = parse::fraction)]
+    pub max_failed_fraction: f64,
     /// Free-form metadata recorded in the results (repeatable), e.g. `--label gpu=A100`.
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse::key_value)]
     pub labels: Vec<(String, String)>,
@@ -276,9 +308,6 @@ pub struct SweepArgs {
     /// Seconds between SIGTERM and SIGKILL when stopping the server.
     #[arg(long, default_value = "30", value_parser = parse::seconds::<true>, value_name = "SECONDS")]
     pub stop_grace: Duration,
-    /// Fail a configuration when more than this fraction of its requests fail (0 to 1).
-    #[arg(long, default_value_t = 0.5, value_parser = parse::fraction)]
-    pub max_failed_fraction: f64,
     /// Skip configurations that already have a complete result.
     #[arg(long)]
     pub resume: bool,
@@ -390,6 +419,28 @@ mod parse {
         }
     }
 
+    pub fn percent(s: &str) -> Result<f64, String> {
+        let v = number(s)?;
+        if v > 0.0 && v <= 100.0 {
+            Ok(v)
+        } else {
+            Err(format!("must be a percentage in (0, 100], got {v}"))
+        }
+    }
+
+    pub fn search_precision(s: &str) -> Result<f64, String> {
+        let v = number(s)?;
+        if v > 0.0 && v < 1.0 {
+            Ok(v)
+        } else {
+            Err(format!("must be a fraction in (0, 1), e.g. 0.05, got {v}"))
+        }
+    }
+
+    pub fn slo(s: &str) -> Result<crate::slo::Slo, String> {
+        s.parse()
+    }
+
     pub fn key_value(s: &str) -> Result<(String, String), String> {
         match s.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
@@ -435,6 +486,9 @@ mod parse {
             assert!(key_value("novalue").is_err());
             assert!(top_p("0").is_err());
             assert!(unit_ratio("1.5").is_err());
+            assert!(slo("ttft=5").unwrap_err().contains("unknown objective"));
+            assert!(percent("0").is_err() && percent("101").is_err());
+            assert!(search_precision("1").is_err());
         }
     }
 }

@@ -8,6 +8,7 @@
 //! validated settings and the glue of each sub-command.
 
 pub mod atomic;
+pub mod capacity;
 pub mod cli;
 pub mod client;
 pub mod commands;
@@ -20,6 +21,7 @@ pub mod results;
 pub mod runner;
 pub mod secrets;
 pub mod signals;
+pub mod slo;
 pub mod stats;
 pub mod summary;
 pub mod sweep;

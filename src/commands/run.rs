@@ -1,7 +1,12 @@
 //! `modelbench run`: validate the flags, run one benchmark against one server, print the summary.
 //!
+//! Several `--concurrency`/`--request-rate` levels run one after the other (one run folder
+//! each); `--find-max` runs a capacity search instead.
+//!
 //! Exit status: 0 when at least one request succeeded; 1 when none did (the results are still
 //! written); 130 when interrupted (Ctrl-C / SIGTERM; results written, marked interrupted).
+//! With several levels, the first level that is not a success decides, and an ascent stopped
+//! by a level that failed badly exits 1. A capacity search exits 1 when no level met the SLO.
 
 use std::process::ExitCode;
 
@@ -10,7 +15,7 @@ use anyhow::Context;
 use super::settings::bench_settings;
 use crate::cli::RunArgs;
 use crate::results::{ConfigKey, Parallelism};
-use crate::runner::{self, run_to_folder, RunError, RunMeta};
+use crate::runner::{self, levels, run_to_folder, BenchSettings, RunError, RunMeta, RunReport};
 use crate::signals::{Policy, Signals};
 
 /// What signals do during a run (see [`crate::signals`]).
@@ -40,22 +45,109 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         extra_config: Default::default(),
         command_line: crate::secrets::mask_command_line(&argv),
         run_dir: None,
+        capacity_search: None,
     };
     let rt = runner::runtime(settings.read_coalesce).context("cannot start the async runtime")?;
-    let report = rt.block_on(async {
+    let outcome = rt.block_on(async {
         let signals = Signals::install(POLICY).context("cannot install the signal handlers")?;
-        anyhow::Ok(run_to_folder(&settings, &meta, signals).await)
+        // Each level prints its summary as soon as it is over.
+        let run = |s: BenchSettings, m: RunMeta| {
+            let signals = signals.clone();
+            async move {
+                let r = run_to_folder(&s, &m, signals).await;
+                match &r {
+                    Ok(report) => println!("{}", report.summary),
+                    Err(RunError::ResultsNotWritten { summary, .. }) => println!("{summary}"),
+                    Err(_) => {}
+                }
+                r
+            }
+        };
+        anyhow::Ok(match &settings.search {
+            Some(spec) => Outcome::Capacity(levels::find_max(&settings, spec, &meta, run).await),
+            None => Outcome::Levels(levels::ascend(&settings, &meta, run).await),
+        })
     })?;
+    match outcome {
+        Outcome::Levels(ascent) => {
+            if settings.levels.len() > 1 {
+                print!("{}", levels::ascent_text(&ascent, &settings));
+            }
+            levels_exit(ascent, &settings, &args.base_url)
+        }
+        Outcome::Capacity(capacity) => {
+            println!("{}", levels::capacity_text(&capacity, &settings));
+            capacity_exit(&capacity)
+        }
+    }
+}
+
+enum Outcome {
+    Levels(levels::Ascent),
+    Capacity(levels::Capacity),
+}
+
+/// The exit status of the levels: the first level that is not a success decides (130
+/// interrupted, 1 failed); with several levels, a stopped ascent is a failure too.
+fn levels_exit(
+    ascent: levels::Ascent,
+    settings: &BenchSettings,
+    base_url: &str,
+) -> anyhow::Result<ExitCode> {
+    let several = settings.levels.len() > 1;
+    let ran = ascent.runs.len();
+    for run in ascent.runs {
+        let code = level_exit(run.result, settings, base_url)?;
+        if code != ExitCode::SUCCESS {
+            if let Some(stopped) = ascent.stopped.as_deref().filter(|_| several) {
+                eprintln!("{stopped}");
+            }
+            return Ok(code);
+        }
+    }
+    if let Some(stopped) = &ascent.stopped {
+        if several {
+            eprintln!("error: {stopped}");
+            if ran < settings.levels.len() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn capacity_exit(c: &levels::Capacity) -> anyhow::Result<ExitCode> {
+    let interrupted = c
+        .probes
+        .iter()
+        .any(|p| p.report.as_ref().is_some_and(|r| r.interrupted));
+    if interrupted {
+        return Ok(ExitCode::from(130));
+    }
+    if c.stopped.is_some() || c.write_error.is_some() {
+        return Ok(ExitCode::FAILURE);
+    }
+    if c.max_meeting_slo.is_none() {
+        eprintln!("error: no probed level meets the SLO");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What one level's result means for the exit status (its summary is already printed).
+fn level_exit(
+    report: Result<RunReport, RunError>,
+    settings: &BenchSettings,
+    base_url: &str,
+) -> anyhow::Result<ExitCode> {
     let report = match report {
         Ok(r) => r,
         Err(RunError::ResultsNotWritten {
             path,
             error,
             fallback,
-            summary,
+            ..
         }) => {
-            // What was measured is shown (and kept where possible) even when the folder failed.
-            println!("{summary}");
             let e = RunError::ResultsNotWritten {
                 path,
                 error,
@@ -69,11 +161,10 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Err(anyhow::Error::new(e).context(format!(
                 "benchmark of {} at {} failed",
                 settings.model,
-                crate::secrets::mask_url(&args.base_url)
+                crate::secrets::mask_url(base_url)
             )))
         }
     };
-    println!("{}", report.summary);
     if report.interrupted {
         eprintln!(
             "interrupted: partial results written to {}",

@@ -4,10 +4,13 @@
 //! result holds no clap types; the secrets it carries are registered with [`crate::secrets`] so
 //! no writer can leak them.
 
-use crate::cli::{BenchArgs, DatasetKind, Endpoint as EndpointArg};
+use crate::capacity::{Axis, SearchSpec, DEFAULT_SEARCH_MAX};
+use crate::cli::{BenchArgs, DatasetKind, Endpoint as EndpointArg, FindMax};
 use crate::client::{BodyOptions, Endpoint};
 use crate::runner::settings::DEFAULT_CONCURRENCY;
 use crate::runner::{BenchSettings, LoadMode, SettingsError};
+use crate::slo::SloTarget;
+use crate::workload::arrivals::Rate;
 use crate::workload::limits::{available_memory, memory_estimate, Dominant};
 use crate::workload::{WorkloadSource, WorkloadSpec};
 
@@ -80,27 +83,139 @@ fn workload_source(a: &BenchArgs) -> Result<WorkloadSource, SettingsError> {
     }
 }
 
-fn load_mode(a: &BenchArgs, source: &WorkloadSource) -> Result<LoadMode, SettingsError> {
-    if a.request_rate.is_none() && a.burstiness != 1.0 {
+/// Every load level, ascending (duplicates dropped): the `--concurrency` list in closed loop,
+/// the `--request-rate` list in open loop (a single `--concurrency` is then every level's cap).
+fn load_levels(a: &BenchArgs, source: &WorkloadSource) -> Result<Vec<LoadMode>, SettingsError> {
+    if a.request_rate.is_empty() && a.burstiness != 1.0 {
         return Err(invalid("--burstiness", "only applies with --request-rate"));
     }
-    match (source, a.request_rate) {
-        (WorkloadSource::Trace(_), Some(_)) => Err(invalid(
-            "--request-rate",
-            "a trace sends each request at its own arrival time; drop --request-rate",
-        )),
-        (WorkloadSource::Trace(_), None) => Ok(LoadMode::Trace {
-            max_concurrency: a.concurrency,
-        }),
-        (_, Some(rate)) => Ok(LoadMode::Open {
+    let mut concurrency = a.concurrency.clone();
+    concurrency.sort_unstable();
+    concurrency.dedup();
+    let mut rates = a.request_rate.clone();
+    rates.sort_by(|x, y| rate_value(*x).total_cmp(&rate_value(*y)));
+    rates.dedup();
+    if let WorkloadSource::Trace(_) = source {
+        if !rates.is_empty() {
+            return Err(invalid(
+                "--request-rate",
+                "a trace sends each request at its own arrival time; drop --request-rate",
+            ));
+        }
+        if concurrency.len() > 1 {
+            return Err(invalid(
+                "--concurrency",
+                "a trace takes one cap on the requests in flight, not a list",
+            ));
+        }
+        return Ok(vec![LoadMode::Trace {
+            max_concurrency: concurrency.first().copied(),
+        }]);
+    }
+    if rates.is_empty() {
+        if concurrency.is_empty() {
+            concurrency.push(DEFAULT_CONCURRENCY);
+        }
+        return Ok(concurrency
+            .into_iter()
+            .map(|concurrency| LoadMode::Closed { concurrency })
+            .collect());
+    }
+    if concurrency.len() > 1 {
+        return Err(invalid(
+            "--concurrency",
+            "with --request-rate it is a cap on the requests in flight: give one value, \
+             not a list (the levels are the --request-rate list)",
+        ));
+    }
+    Ok(rates
+        .into_iter()
+        .map(|rate| LoadMode::Open {
             rate,
             burstiness: a.burstiness,
-            max_concurrency: a.concurrency,
-        }),
-        (_, None) => Ok(LoadMode::Closed {
-            concurrency: a.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
-        }),
+            max_concurrency: concurrency.first().copied(),
+        })
+        .collect())
+}
+
+/// A rate as a number for ordering (`inf` last).
+fn rate_value(r: Rate) -> f64 {
+    match r {
+        Rate::PerSecond(v) => v,
+        Rate::Infinite => f64::INFINITY,
     }
+}
+
+/// `--find-max`: where the search starts, how far it goes, and the load of its probes.
+fn search_spec(a: &BenchArgs, levels: &[LoadMode]) -> Result<Option<SearchSpec>, SettingsError> {
+    let Some(find) = a.find_max else {
+        return Ok(None);
+    };
+    let max = a.search_max.unwrap_or(DEFAULT_SEARCH_MAX);
+    let (axis, start, template) = match find {
+        FindMax::Concurrency => {
+            if !a.request_rate.is_empty() {
+                return Err(invalid(
+                    "--request-rate",
+                    "--find-max concurrency searches a closed loop; drop --request-rate \
+                     (or use --find-max request-rate)",
+                ));
+            }
+            if levels.iter().any(|l| matches!(l, LoadMode::Trace { .. })) {
+                return Err(invalid("--find-max", "does not apply to a trace"));
+            }
+            let start = a.concurrency.iter().min().copied().unwrap_or(1);
+            if max < 1.0 {
+                return Err(invalid(
+                    "--search-max",
+                    "must be at least 1 for concurrency",
+                ));
+            }
+            (Axis::Concurrency, f64::from(start), levels[0].clone())
+        }
+        FindMax::RequestRate => {
+            if levels.iter().any(|l| matches!(l, LoadMode::Trace { .. })) {
+                return Err(invalid("--find-max", "does not apply to a trace"));
+            }
+            if a.request_rate.contains(&Rate::Infinite) {
+                return Err(invalid(
+                    "--request-rate",
+                    "--find-max request-rate starts from a finite rate; drop `inf`",
+                ));
+            }
+            if a.concurrency.len() > 1 {
+                return Err(invalid(
+                    "--concurrency",
+                    "with --find-max request-rate it is a cap: give one value",
+                ));
+            }
+            let start = a
+                .request_rate
+                .iter()
+                .map(|r| rate_value(*r))
+                .fold(f64::INFINITY, f64::min);
+            let start = if start.is_finite() { start } else { 1.0 };
+            let template = LoadMode::Open {
+                rate: Rate::PerSecond(start),
+                burstiness: a.burstiness,
+                max_concurrency: a.concurrency.first().copied(),
+            };
+            (Axis::RequestRate, start, template)
+        }
+    };
+    if max < start {
+        return Err(invalid(
+            "--search-max",
+            format!("{max} is below the starting level {start}"),
+        ));
+    }
+    Ok(Some(SearchSpec {
+        axis,
+        start,
+        max,
+        precision: a.search_precision,
+        template,
+    }))
 }
 
 /// Refuses a workload that cannot fit in memory, naming the flag that makes it too large.
@@ -141,7 +256,12 @@ pub fn bench_settings(a: &BenchArgs) -> Result<BenchSettings, SettingsError> {
     crate::results::names::model_folder_name(&model)
         .map_err(|e| invalid("--model", e.to_string()))?;
     let source = workload_source(a)?;
-    let load = load_mode(a, &source)?;
+    let levels = load_levels(a, &source)?;
+    let search = search_spec(a, &levels)?;
+    let load = match &search {
+        Some(spec) => spec.load_at(spec.start),
+        None => levels[0].clone(),
+    };
     let workload = WorkloadSpec {
         source,
         num_prompts: a.num_prompts,
@@ -180,6 +300,13 @@ pub fn bench_settings(a: &BenchArgs) -> Result<BenchSettings, SettingsError> {
         read_coalesce: std::time::Duration::from_micros(a.read_coalesce_us),
         labels: a.labels.iter().cloned().collect(),
         output_dir: a.output_dir.clone(),
+        levels,
+        slo: a.slo.map(|slo| SloTarget {
+            slo,
+            attainment_pct: a.slo_attainment,
+        }),
+        search,
+        max_failed_fraction: a.max_failed_fraction,
     })
 }
 
@@ -280,6 +407,56 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn load_levels_ascend_and_searches_start_low() {
+        let s = settings(&["--prompts-file", "p", "--concurrency", "16,1,4,4"]);
+        let c: Vec<Option<u32>> = s.levels.iter().map(LoadMode::max_in_flight).collect();
+        assert_eq!(c, [Some(1), Some(4), Some(16)]);
+        assert_eq!(s.load, LoadMode::Closed { concurrency: 1 });
+        let s = settings(&["--prompts-file", "p", "--request-rate", "inf,2,0.5"]);
+        let r: Vec<String> = s
+            .levels
+            .iter()
+            .map(|l| match l {
+                LoadMode::Open { rate, .. } => rate.to_string(),
+                _ => String::new(),
+            })
+            .collect();
+        assert_eq!(r, ["0.5", "2", "inf"]);
+        let s = settings(&[
+            "--prompts-file",
+            "p",
+            "--slo",
+            "ttft_ms=500",
+            "--find-max",
+            "request-rate",
+            "--concurrency",
+            "64",
+        ]);
+        let spec = s.search.unwrap();
+        assert_eq!((spec.start, spec.max), (1.0, DEFAULT_SEARCH_MAX));
+        assert_eq!(spec.load_at(3.0).max_in_flight(), Some(64));
+        assert_eq!(s.slo.unwrap().attainment_pct, 99.0);
+        let s = settings(&[
+            "--prompts-file",
+            "p",
+            "--slo",
+            "ttft_ms=500",
+            "--find-max",
+            "concurrency",
+            "--concurrency",
+            "8,2",
+            "--search-max",
+            "40",
+        ]);
+        let spec = s.search.unwrap();
+        assert_eq!(
+            (spec.axis, spec.start, spec.max),
+            (Axis::Concurrency, 2.0, 40.0)
+        );
+        assert_eq!(s.load, LoadMode::Closed { concurrency: 2 });
+    }
+
+    #[test]
     fn errors_name_the_flag() {
         let cases: &[(&[&str], &str)] = &[
             (&[], "a workload is required"),
@@ -303,6 +480,34 @@ pub(crate) mod tests {
                 "--burstiness",
             ),
             (&["--trace", "t", "--request-rate", "2"], "--request-rate"),
+            (&["--trace", "t", "--concurrency", "1,2"], "--concurrency"),
+            (
+                &[
+                    "--prompts-file",
+                    "p",
+                    "--slo",
+                    "ttft_ms=1",
+                    "--search-max",
+                    "9",
+                ],
+                "--find-max",
+            ),
+            (
+                &[
+                    "--prompts-file",
+                    "p",
+                    "--slo",
+                    "ttft_ms=1",
+                    "--find-max",
+                    "concurrency",
+                    "--concurrency",
+                    "8",
+                    "--search-max",
+                    "4",
+                ],
+                "--search-max",
+            ),
+            (&["--prompts-file", "p", "--slo", "p99=1"], "--slo"),
             (&["--prompts-file", "p", "--top-p", "0"], "--top-p"),
             (&["--prompts-file", "p", "--timeout", "0"], "--timeout"),
             (

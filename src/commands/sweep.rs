@@ -58,17 +58,39 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
     )?;
     let bench = bench_settings(&args.bench)?;
     let model_dir = args.bench.output_dir.join(model_folder);
+    if args.resume && bench.search.is_some() {
+        anyhow::bail!("--resume: not supported with --find-max (a search is run whole)");
+    }
     let complete = if args.resume {
         complete_results(&model_dir)
     } else {
         Vec::new()
     };
+    // Every load level leaves a complete folder: a repeat is done when all its levels are.
+    let levels = bench.levels.len().max(1);
     let plan = make_plan(&configs, args.gpus, args.repeats, |c| {
-        count_complete(&complete, c)
+        count_complete(&complete, c) / levels
     });
 
     if args.dry_run {
         print!("{}", render(&plan, &template, model));
+        match &bench.search {
+            Some(spec) => println!(
+                "Against each server: a capacity search over {} from {}.",
+                spec.axis.name(),
+                spec.start
+            ),
+            None if bench.levels.len() > 1 => println!(
+                "Against each server, one run folder per level: {}.",
+                bench
+                    .levels
+                    .iter()
+                    .map(|l| l.level_label())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => {}
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let command_line = crate::secrets::mask_command_line(&argv);
@@ -87,7 +109,6 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
         model_dir: model_dir.clone(),
         startup_timeout,
         stop_grace,
-        max_failed_fraction: args.max_failed_fraction,
         command_line,
     };
 

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::{BenchSettings, LoadMode, RunMeta};
 use crate::records::{Clock, RequestRecord};
 use crate::results::write::{create_model_run_dir, Ordered, ResultsDoc};
+use crate::slo::Goodput;
 use crate::stats::RunStats;
 use crate::workload::Workload;
 
@@ -51,8 +52,19 @@ pub fn load_description(load: &LoadMode) -> String {
 }
 
 /// `benchmark_config`: the four parallelism fields (the users' keys), then the extra
-/// configuration and labels.
+/// configuration and labels, then the load (`max_concurrency`, `request_rate`, `burstiness`).
 fn benchmark_config(s: &BenchSettings, meta: &RunMeta) -> Ordered {
+    let mut c = server_config(s, meta);
+    let (max_concurrency, request_rate, burstiness) = s.load.recorded();
+    c.push("max_concurrency", max_concurrency);
+    c.push("request_rate", request_rate);
+    c.push("burstiness", burstiness);
+    c
+}
+
+/// The model and server configuration part of `benchmark_config` (also a capacity file's
+/// `configuration`).
+pub fn server_config(s: &BenchSettings, meta: &RunMeta) -> Ordered {
     let mut c = Ordered::default();
     c.push("model_name", s.model.clone());
     c.push("tensor_parallel_size", meta.config.par.tp);
@@ -73,6 +85,12 @@ fn benchmark_config(s: &BenchSettings, meta: &RunMeta) -> Ordered {
     c
 }
 
+/// Goodput of the run's records when the settings have an SLO.
+pub fn goodput(s: &BenchSettings, records: &[RequestRecord], stats: &RunStats) -> Option<Goodput> {
+    s.slo
+        .map(|t| Goodput::of(&t.slo, records, stats.duration_s))
+}
+
 /// Everything `benchmark_results.json` holds.
 /// `(stats, measured records, warm-up records)`, `(clock, start time)`,
 /// `(interrupted, not sent, internal errors)`.
@@ -90,6 +108,9 @@ pub fn results_doc<'a>(
     extra.push("interrupted", interrupted);
     extra.push("lengths_approximate", wl.approximate.clone());
     extra.push("internal_errors", internal_errors);
+    if let Some(g) = goodput(s, records, stats) {
+        g.summary_fields(&mut extra);
+    }
 
     let mut info = Ordered::default();
     info.push("tool", "modelbench");
@@ -111,6 +132,10 @@ pub fn results_doc<'a>(
     info.push("lengths_approximate", wl.approximate.clone());
     info.push("continuous_usage_stats", s.body.continuous_usage_stats);
     info.push("timestamps", timestamps);
+    info.push("slo", s.slo.map(|t| t.slo.json()));
+    info.push("slo_attainment_target_pct", s.slo.map(|t| t.attainment_pct));
+    info.push("capacity_probe", meta.capacity_search.is_some());
+    info.push("capacity_search", meta.capacity_search.clone());
 
     ResultsDoc {
         benchmark_config: benchmark_config(s, meta),

@@ -10,6 +10,7 @@
 
 pub mod bench;
 pub mod folder;
+pub mod levels;
 pub mod load;
 pub mod log;
 pub mod progress;
@@ -102,6 +103,8 @@ pub struct RunMeta {
     pub command_line: String,
     /// Use this folder instead of creating `<output-dir>/<model>/run_<timestamp>/`.
     pub run_dir: Option<PathBuf>,
+    /// The id of the capacity search this run is a probe of (`capacity_<timestamp>`).
+    pub capacity_search: Option<String>,
 }
 
 /// What happened.
@@ -122,6 +125,8 @@ pub struct RunReport {
     /// The summary as printed by `modelbench run` (also in benchmark.log).
     pub summary: String,
     pub stats: RunStats,
+    /// With an SLO: goodput and attainment.
+    pub goodput: Option<crate::slo::Goodput>,
 }
 
 /// Raises the soft limit on open files to the hard limit (thousands of concurrent streams need
@@ -217,12 +222,14 @@ pub async fn run_to_folder(
         (measured.records, measured.not_sent, measured.interrupted);
 
     let stats = RunStats::from_records(&records);
+    let goodput = folder::goodput(settings, &records, &stats);
     let ctx = report::SummaryContext {
         model: &settings.model,
         run_dir: &dir,
         interrupted,
         not_sent,
         approximate: wl.approximate.as_deref(),
+        goodput: settings.slo.as_ref().zip(goodput.as_ref()),
     };
     let summary = report::summary_text(&stats, &ctx);
     let doc = folder::results_doc(
@@ -272,7 +279,26 @@ pub async fn run_to_folder(
         results_file,
         summary,
         stats,
+        goodput,
     })
+}
+
+/// A finished run's report with these counts (tests of the verdicts on reports).
+#[cfg(test)]
+pub(crate) fn test_report(successful: usize, failed: usize, interrupted: bool) -> RunReport {
+    RunReport {
+        run_dir: PathBuf::from("r"),
+        successful,
+        failed,
+        interrupted,
+        cancelled: 0,
+        not_sent: 0,
+        internal_errors: 0,
+        results_file: PathBuf::from("r/benchmark_results.json"),
+        summary: String::new(),
+        stats: Default::default(),
+        goodput: None,
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
+use crate::slo::{Goodput, SloTarget};
 use crate::stats::{Distribution, Group, RunStats};
 
 /// What the summary says beside the statistics.
@@ -14,6 +15,8 @@ pub struct SummaryContext<'a> {
     pub interrupted: bool,
     pub not_sent: usize,
     pub approximate: Option<&'a str>,
+    /// The SLO and the goodput measured against it.
+    pub goodput: Option<(&'a SloTarget, &'a Goodput)>,
 }
 
 fn kinds(m: &BTreeMap<&'static str, usize>) -> String {
@@ -99,6 +102,30 @@ pub fn summary_text(s: &RunStats, c: &SummaryContext<'_>) -> String {
         "Request throughput (req/s):",
         num(s.request_throughput, 3)
     );
+    if let Some((t, g)) = c.goodput {
+        let _ = writeln!(o, "{:<32}{}", "SLO:", t.slo);
+        let _ = writeln!(
+            o,
+            "{:<32}{} ({} of {} requests good; {} when ≥ {}%)",
+            "SLO attainment (%):",
+            num(g.attainment_pct, 2),
+            g.good,
+            g.ended,
+            if g.meets(t) {
+                "meets the SLO"
+            } else {
+                "MISSES the SLO"
+            },
+            t.attainment_pct
+        );
+        let _ = writeln!(
+            o,
+            "{:<32}{}",
+            "Goodput (req/s):",
+            num(g.requests_per_sec, 3)
+        );
+        let _ = writeln!(o, "{:<32}{}", "Goodput (tok/s):", num(g.tokens_per_sec, 2));
+    }
     let _ = writeln!(
         o,
         "{:<32}output: {}; input: {}",
@@ -162,6 +189,7 @@ mod tests {
             interrupted: true,
             not_sent: 2,
             approximate: Some("approx"),
+            goodput: None,
         };
         let t = summary_text(&s, &c);
         for needle in [

@@ -9,8 +9,10 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::RunMeta;
+use crate::capacity::SearchSpec;
 use crate::client::BodyOptions;
 use crate::results::write::Ordered;
+use crate::slo::SloTarget;
 use crate::workload::arrivals::Rate;
 use crate::workload::{Workload, WorkloadSource, WorkloadSpec};
 
@@ -33,6 +35,53 @@ pub enum LoadMode {
 }
 
 impl LoadMode {
+    /// `(max_concurrency, request_rate, burstiness)` as `benchmark_config` records them:
+    /// the concurrency (closed loop) or the cap (open loop, trace), the rate as a number or
+    /// `"inf"` (open loop only), the burstiness (open loop only); `null` when not used.
+    pub fn recorded(&self) -> (Value, Value, Value) {
+        match self {
+            LoadMode::Closed { concurrency } => {
+                (Value::from(*concurrency), Value::Null, Value::Null)
+            }
+            LoadMode::Open {
+                rate,
+                burstiness,
+                max_concurrency,
+            } => (
+                max_concurrency.map_or(Value::Null, Value::from),
+                match rate {
+                    Rate::PerSecond(r) => Value::from(*r),
+                    Rate::Infinite => Value::from("inf"),
+                },
+                Value::from(*burstiness),
+            ),
+            LoadMode::Trace { max_concurrency } => (
+                max_concurrency.map_or(Value::Null, Value::from),
+                Value::Null,
+                Value::Null,
+            ),
+        }
+    }
+
+    /// Short text of the level: `concurrency 16`, `rate 4 req/s` (`, at most 8 in flight`).
+    pub fn level_label(&self) -> String {
+        match self {
+            LoadMode::Closed { concurrency } => format!("concurrency {concurrency}"),
+            LoadMode::Open {
+                rate,
+                max_concurrency,
+                ..
+            } => format!(
+                "rate {rate} req/s{}",
+                max_concurrency.map_or(String::new(), |c| format!(" (at most {c} in flight)"))
+            ),
+            LoadMode::Trace { max_concurrency } => format!(
+                "trace{}",
+                max_concurrency.map_or(String::new(), |c| format!(" (at most {c} in flight)"))
+            ),
+        }
+    }
+
     /// The most requests that can be in flight at once (`None` = unbounded).
     pub fn max_in_flight(&self) -> Option<u32> {
         match self {
@@ -66,6 +115,15 @@ pub struct BenchSettings {
     pub read_coalesce: Duration,
     pub labels: BTreeMap<String, String>,
     pub output_dir: PathBuf,
+    /// Every load level of the command, ascending (`load` is this run's); one element unless
+    /// `--concurrency`/`--request-rate` got a list.
+    pub levels: Vec<LoadMode>,
+    /// `--slo` and `--slo-attainment`.
+    pub slo: Option<SloTarget>,
+    /// `--find-max`: a capacity search instead of the levels.
+    pub search: Option<SearchSpec>,
+    /// A level with more failed requests than this fraction stops the ascent.
+    pub max_failed_fraction: f64,
 }
 
 impl BenchSettings {
@@ -109,7 +167,19 @@ impl BenchSettings {
         c.push("lengths_approximate", wl.approximate.clone());
         c.push("command_line", meta.command_line.clone());
         c.push("tool_version", env!("CARGO_PKG_VERSION"));
+        c.push("slo", self.slo.map(|t| t.slo.json()));
+        c.push("slo_attainment_pct", self.slo.map(|t| t.attainment_pct));
+        c.push("max_failed_fraction", self.max_failed_fraction);
+        c.push("capacity_search", meta.capacity_search.clone());
         c
+    }
+
+    /// The same settings at another load level.
+    pub fn at_level(&self, load: LoadMode) -> BenchSettings {
+        BenchSettings {
+            load,
+            ..self.clone()
+        }
     }
 
     /// Every option by its config.json key (sorted by key).
@@ -184,6 +254,41 @@ impl BenchSettings {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_load() {
+        let v = |m: LoadMode| {
+            let (c, r, b) = m.recorded();
+            serde_json::json!([c, r, b])
+        };
+        assert_eq!(
+            v(LoadMode::Closed { concurrency: 4 }),
+            serde_json::json!([4, null, null])
+        );
+        assert_eq!(
+            v(LoadMode::Open {
+                rate: Rate::Infinite,
+                burstiness: 1.0,
+                max_concurrency: None
+            }),
+            serde_json::json!([null, "inf", 1.0])
+        );
+        assert_eq!(
+            v(LoadMode::Open {
+                rate: Rate::PerSecond(2.5),
+                burstiness: 0.5,
+                max_concurrency: Some(8)
+            }),
+            serde_json::json!([8, 2.5, 0.5])
+        );
+        assert_eq!(
+            v(LoadMode::Trace {
+                max_concurrency: None
+            }),
+            serde_json::json!([null, null, null])
+        );
+    }
 
     #[test]
     fn config_json_never_holds_the_key() {

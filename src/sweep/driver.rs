@@ -4,6 +4,7 @@
 //! sweep goes on; a signal stops the current run and ends the sweep; the server group is
 //! stopped on every path.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -17,10 +18,10 @@ use super::server::{wait_port_free, ReadyCheck, ReadyError, ServerError, ServerP
 use super::state::{
     create_run_dir, set_aside_results, PlannedRunInfo, StateError, Status, StatusRecord, SERVER_LOG,
 };
-use super::summary::{RunEntry, SweepState, SweepSummary};
+use super::summary::{CapacityEntry, RunEntry, SweepState, SweepSummary};
 use crate::export::table::fmt_value;
 use crate::metrics::Metric;
-use crate::runner::{run_to_folder, BenchSettings, RunError, RunMeta, RunReport};
+use crate::runner::{levels, run_to_folder, BenchSettings, RunError, RunMeta, RunReport};
 use crate::signals::Signals;
 
 /// Lines of server.log kept with a failure.
@@ -45,7 +46,6 @@ pub struct SweepSettings {
     pub model_dir: PathBuf,
     pub startup_timeout: Duration,
     pub stop_grace: Duration,
-    pub max_failed_fraction: f64,
     /// modelbench's own command line (API key masked).
     pub command_line: String,
 }
@@ -73,6 +73,8 @@ struct Ended {
     report: Option<RunReport>,
     /// The failure does not depend on the configuration (the error): end the sweep.
     fatal: Option<String>,
+    /// The load level (`concurrency 16`), once it ran.
+    load: Option<String>,
 }
 
 impl Ended {
@@ -84,6 +86,7 @@ impl Ended {
             server_exit: None,
             report: None,
             fatal: None,
+            load: None,
         }
     }
 }
@@ -107,9 +110,11 @@ pub async fn run_plan(
         let outcome = run_one(settings, run, i == 0, signals, &mut progress).await;
         progress.end();
         match outcome {
-            Ok(entry) => {
-                print_outcome(&entry);
-                summary.runs.push(entry);
+            Ok(entries) => {
+                for entry in &entries {
+                    print_outcome(entry);
+                }
+                summary.runs.extend(entries);
                 summary.write(progress.elapsed())?;
             }
             Err((entry, e)) => {
@@ -156,7 +161,9 @@ fn print_outcome(entry: &RunEntry) {
     }
 }
 
-type RunResult = Result<RunEntry, (Option<RunEntry>, SweepError)>;
+/// The entries of one planned run (one per load level), or those written before an error that
+/// ends the sweep.
+type RunResult = Result<Vec<RunEntry>, (Vec<RunEntry>, SweepError)>;
 
 /// One planned run, from creating its folder to the port being free again. `first`: the
 /// sweep's first run (the port is not waited for long).
@@ -170,14 +177,14 @@ async fn run_one(
     let started = Instant::now();
     let run_dir = create_run_dir(&settings.model_dir)
         .await
-        .map_err(|e| (None, e.into()))?;
+        .map_err(|e| (Vec::new(), e.into()))?;
     let argv = settings.template.argv(&run.config);
     let info = PlannedRunInfo {
         repeat: run.repeat,
         repeats: run.repeats,
     };
     let mut record = StatusRecord::start(&settings.bench.model, &run.config, &info, argv.clone());
-    record.write(&run_dir).map_err(|e| (None, e.into()))?;
+    record.write(&run_dir).map_err(|e| (Vec::new(), e.into()))?;
     let log_path = run_dir.join(SERVER_LOG);
 
     // A failure that ends the sweep, recorded in the run folder first.
@@ -187,7 +194,7 @@ async fn run_one(
         record.finished_at = Some(chrono::Local::now().to_rfc3339());
         let _ = record.write(&run_dir);
         let entry = entry_from(&record, &run_dir, started.elapsed());
-        (Some(entry), e)
+        (vec![entry], e)
     };
 
     progress.phase(Phase::StartingServer);
@@ -199,7 +206,11 @@ async fn run_one(
         Ok(s) => s,
         Err(e) => return Err(fatal(record, e.into())),
     };
-    let mut ended = serve_and_bench(settings, run, &run_dir, &mut server, signals, progress).await;
+    let Benched {
+        main: mut ended,
+        more,
+        capacity,
+    } = serve_and_bench(settings, run, &run_dir, &mut server, signals, progress).await;
 
     progress.phase(Phase::Stopping);
     if ended.server_exit.is_none() {
@@ -248,25 +259,54 @@ async fn run_one(
             Some(r) if ended.fatal.is_some() => r,
             observed => explain(observed.as_deref(), &before_stop),
         });
-        record.results_file = set_aside_results(&run_dir);
     } else {
         record.reason = ended.reason.take();
-        record.results_file = run_dir
-            .join(crate::results::read::RESULTS_FILE)
-            .exists()
-            .then(|| crate::results::read::RESULTS_FILE.to_owned());
     }
+    record.results_file = settle_results(&run_dir, record.status);
+    record.load = ended.load.take();
     if stop.survivors.is_empty() {
         if let Err(e) = wait_port_free(settings.template.port, PORT_WAIT).await {
             return Err(fatal(record, e.into()));
         }
     }
-    record.write(&run_dir).map_err(|e| (None, e.into()))?;
-    let entry = entry_from(&record, &run_dir, started.elapsed());
-    if let Some(error) = ended.fatal {
-        return Err((Some(entry), SweepError::Benchmark(error)));
+    record.write(&run_dir).map_err(|e| (Vec::new(), e.into()))?;
+    let mut entries = vec![entry_from(&record, &run_dir, started.elapsed())];
+    entries[0].capacity = capacity
+        .as_ref()
+        .map(|c| CapacityEntry::new(c, run.config.gpus()));
+    let mut fatal_error = ended.fatal;
+    // The other levels: each folder gets the configuration's record with its own verdict.
+    for level in more {
+        let e = level.ended;
+        let mut r = record.clone();
+        r.status = e.status;
+        r.reason = e.reason;
+        r.server_exit = e.server_exit;
+        r.phase = (e.status != Status::Complete).then(|| e.phase.to_string());
+        r.successful_requests = e.report.as_ref().map(|x| x.successful);
+        r.failed_requests = e.report.as_ref().map(|x| x.failed);
+        r.log_tail = Vec::new();
+        r.load = Some(level.load);
+        r.results_file = settle_results(&level.dir, r.status);
+        r.write(&level.dir)
+            .map_err(|err| (entries.clone(), err.into()))?;
+        entries.push(entry_from(&r, &level.dir, started.elapsed()));
+        fatal_error = fatal_error.or(e.fatal);
     }
-    Ok(entry)
+    if let Some(error) = fatal_error {
+        return Err((entries, SweepError::Benchmark(error)));
+    }
+    Ok(entries)
+}
+
+/// A failed run's results are set aside (out of `compare`'s way); returns the results file
+/// the folder holds.
+fn settle_results(dir: &Path, status: Status) -> Option<String> {
+    if status == Status::Failed {
+        return set_aside_results(dir);
+    }
+    let name = crate::results::read::RESULTS_FILE;
+    dir.join(name).exists().then(|| name.to_owned())
 }
 
 fn entry_from(record: &StatusRecord, run_dir: &Path, elapsed: Duration) -> RunEntry {
@@ -281,6 +321,8 @@ fn entry_from(record: &StatusRecord, run_dir: &Path, elapsed: Duration) -> RunEn
         server_exit: record.server_exit.clone(),
         duration_s: elapsed.as_secs_f64(),
         log_tail: record.log_tail.clone(),
+        load: record.load.clone(),
+        capacity: None,
     }
 }
 
@@ -292,7 +334,7 @@ async fn serve_and_bench(
     server: &mut ServerProcess,
     signals: &Signals,
     progress: &mut Progress,
-) -> Ended {
+) -> Benched {
     let base_url = settings.template.base_url();
     let check = ReadyCheck {
         base_url: &base_url,
@@ -309,6 +351,7 @@ async fn serve_and_bench(
                 Phase::StartingServer,
                 Some("stopped by a signal".into()),
             )
+            .into()
         }
         Err(ReadyError::Exited(status)) => {
             let mut e = Ended::new(
@@ -317,26 +360,26 @@ async fn serve_and_bench(
                 Some(format!("server exited during startup ({status})")),
             );
             e.server_exit = Some(status);
-            return e;
+            return e.into();
         }
         Err(ReadyError::Timeout {
             waited_s,
             last_seen,
         }) => {
             let reason = format!("server not ready after {waited_s:.0} s ({last_seen})");
-            return Ended::new(Status::Failed, Phase::StartingServer, Some(reason));
+            return Ended::new(Status::Failed, Phase::StartingServer, Some(reason)).into();
         }
     }
 
     progress.phase(Phase::WarmingUp);
     let warm = tokio::select! {
         r = crate::runner::bench::ready_request(&settings.bench, &base_url) => r,
-        _ = wait_true(&mut stop) => return Ended::new(Status::Interrupted, Phase::WarmingUp, Some("stopped by a signal".into())),
+        _ = wait_true(&mut stop) => return Ended::new(Status::Interrupted, Phase::WarmingUp, Some("stopped by a signal".into())).into(),
     };
     if let Err(reason) = warm {
         let mut e = Ended::new(Status::Failed, Phase::WarmingUp, Some(reason));
         e.server_exit = server.exit_status();
-        return e;
+        return e.into();
     }
 
     progress.phase(Phase::Benchmarking);
@@ -345,12 +388,134 @@ async fn serve_and_bench(
         config: run.config.key,
         extra_config: run.config.extra_config(),
         command_line: settings.command_line.clone(),
-        run_dir: Some(run_dir.to_path_buf()),
+        run_dir: None,
+        capacity_search: None,
     };
+    // Every level (or probe) against this one server: the first in the planned run folder,
+    // the others in new folders of their own. Each level's verdict is kept in `done`.
+    let server = RefCell::new(server);
+    let done: RefCell<Vec<LevelDone>> = RefCell::new(Vec::new());
+    let mut first = Some(run_dir.to_path_buf());
+    let level = |s: BenchSettings, mut m: RunMeta| {
+        let dir = first.take();
+        let (server, done) = (&server, &done);
+        async move {
+            let dir = match dir {
+                Some(d) => d,
+                None => create_run_dir(&settings.model_dir)
+                    .await
+                    .map_err(|e| RunError::Other(e.to_string()))?,
+            };
+            m.run_dir = Some(dir.clone());
+            let probe = m.capacity_search.is_some();
+            let (result, died) = bench_watched(&s, &m, server, signals).await;
+            let mut ended = judge(s.max_failed_fraction, result, died, signals.stopped());
+            if probe && ended.status == Status::Failed && ended.server_exit.is_none() {
+                // An overloaded probe is an answer of the search, not a failure of the
+                // configuration (its verdict is in the capacity file).
+                if let Some(r) = &ended.report {
+                    ended.status = Status::Complete;
+                    ended.reason = Some(format!(
+                        "capacity probe: {} of {} requests failed",
+                        r.failed,
+                        r.successful + r.failed
+                    ));
+                }
+            }
+            let outcome = match (&ended.report, ended.server_exit.as_ref(), &ended.fatal) {
+                (_, Some(exit), _) => Err(RunError::Other(format!(
+                    "server exited during the benchmark ({exit})"
+                ))),
+                (_, _, Some(fatal)) => Err(RunError::Other(fatal.clone())),
+                (Some(r), None, None) => Ok(r.clone()),
+                (None, None, None) => Err(RunError::Other(
+                    ended
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| "benchmark failed".into()),
+                )),
+            };
+            done.borrow_mut().push(LevelDone {
+                dir,
+                load: s.load.level_label(),
+                ended,
+            });
+            outcome
+        }
+    };
+    let capacity = match &settings.bench.search {
+        Some(spec) => {
+            let c = levels::find_max(&settings.bench, spec, &meta, level).await;
+            for line in levels::capacity_text(&c, &settings.bench).lines() {
+                progress.note(&format!("  {line}"));
+            }
+            Some(c)
+        }
+        None => {
+            let ascent = levels::ascend(&settings.bench, &meta, level).await;
+            if let Some(stopped) = ascent.stopped.filter(|_| settings.bench.levels.len() > 1) {
+                progress.note(&format!("  {stopped}"));
+            }
+            None
+        }
+    };
+    let mut done = done.into_inner().into_iter();
+    let Some(main) = done.next() else {
+        return Benched::from(Ended::new(
+            Status::Failed,
+            Phase::Benchmarking,
+            Some("no benchmark ran".into()),
+        ));
+    };
+    let mut main_ended = main.ended;
+    main_ended.load = Some(main.load);
+    Benched {
+        main: main_ended,
+        more: done.collect(),
+        capacity,
+    }
+}
+
+/// One level (or probe) that ran against the server, in its own folder.
+#[derive(Debug)]
+struct LevelDone {
+    dir: PathBuf,
+    load: String,
+    ended: Ended,
+}
+
+/// Everything that ran against one server: the planned run folder's verdict, the other
+/// levels, and the capacity search.
+#[derive(Debug)]
+struct Benched {
+    main: Ended,
+    more: Vec<LevelDone>,
+    capacity: Option<levels::Capacity>,
+}
+
+impl From<Ended> for Benched {
+    fn from(main: Ended) -> Benched {
+        Benched {
+            main,
+            more: Vec::new(),
+            capacity: None,
+        }
+    }
+}
+
+/// One benchmark while the server is watched: a server that exits stops it. Returns the
+/// result and the server's exit status if it exited.
+async fn bench_watched(
+    settings: &BenchSettings,
+    meta: &RunMeta,
+    server: &RefCell<&mut ServerProcess>,
+    signals: &Signals,
+) -> (Result<RunReport, RunError>, Option<String>) {
+    let mut stop = signals.stop.clone();
     let (bench_stop, bench_rx) = watch::channel(false);
     let bench = run_to_folder(
-        &settings.bench,
-        &meta,
+        settings,
+        meta,
         Signals::from_channels(bench_rx, signals.hurry.clone()),
     );
     tokio::pin!(bench);
@@ -364,7 +529,8 @@ async fn serve_and_bench(
             r = &mut bench => break r,
             _ = wait_true(&mut stop), if !*bench_stop.borrow() => { bench_stop.send_replace(true); }
             _ = tick.tick(), if died.is_none() => {
-                if let Some(status) = server.exit_status() {
+                let status = server.borrow_mut().exit_status();
+                if let Some(status) = status {
                     died = Some(status);
                     bench_stop.send_replace(true);
                 }
@@ -377,19 +543,14 @@ async fn serve_and_bench(
         let failed = result.as_ref().map_or(true, |r| r.failed > 0);
         let deadline = Instant::now() + if failed { EXIT_NOTICE } else { Duration::ZERO };
         loop {
-            died = server.exit_status();
+            died = server.borrow_mut().exit_status();
             if died.is_some() || Instant::now() >= deadline {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    judge(
-        settings.max_failed_fraction,
-        result,
-        died,
-        signals.stopped(),
-    )
+    (result, died)
 }
 
 /// Benchmark errors that would repeat for every configuration.
@@ -423,7 +584,6 @@ fn judge(
             return ended;
         }
     };
-    let total = report.successful + report.failed;
     let mut ended = Ended::new(Status::Complete, Phase::Benchmarking, None);
     if let Some(status) = died {
         ended.status = Status::Failed;
@@ -438,12 +598,9 @@ fn judge(
     } else if signalled && report.interrupted {
         ended.status = Status::Interrupted;
         ended.reason = Some("stopped by a signal; results saved, marked interrupted".into());
-    } else if report.successful == 0 || report.failed as f64 > max_failed_fraction * total as f64 {
+    } else if let Some(why) = crate::runner::levels::bad_level(&report, max_failed_fraction) {
         ended.status = Status::Failed;
-        ended.reason = Some(format!(
-            "{} of {total} requests failed (more than --max-failed-fraction {})",
-            report.failed, max_failed_fraction
-        ));
+        ended.reason = Some(why);
     } else if report.interrupted {
         ended.status = Status::Interrupted;
         ended.reason = Some("the benchmark stopped early (interrupted)".into());
@@ -465,18 +622,7 @@ mod tests {
     use crate::runner::SettingsError;
 
     fn report(successful: usize, failed: usize, interrupted: bool) -> Result<RunReport, RunError> {
-        Ok(RunReport {
-            run_dir: PathBuf::from("r"),
-            successful,
-            failed,
-            interrupted,
-            cancelled: 0,
-            not_sent: 0,
-            internal_errors: 0,
-            results_file: PathBuf::from("r/benchmark_results.json"),
-            summary: String::new(),
-            stats: Default::default(),
-        })
+        Ok(crate::runner::test_report(successful, failed, interrupted))
     }
 
     #[test]

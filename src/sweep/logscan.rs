@@ -32,6 +32,9 @@ const TELLING: [&str; 7] = [
     "no cuda gpus are available",
 ];
 
+/// Exceptions of a server whose client hung up: noise even when nothing else is in the log.
+const HANG_UPS: [&str; 2] = ["brokenpipeerror", "connectionreseterror"];
+
 /// Exception lines that wrap or follow the real cause.
 const NOISE: [&str; 8] = [
     "enginedeaderror",
@@ -210,12 +213,26 @@ pub fn failure_reason(text: &str) -> Option<String> {
     if let Some(i) = (0..lines.len()).find(|&i| cause(i)) {
         return pick(i);
     }
+    // A client that hung up (a readiness probe cut at the startup timeout) is never the cause,
+    // not even as a last resort; nor is the traceback that ends in it.
+    let hung_up = |i: usize| HANG_UPS.iter().any(|n| lower[i].contains(n));
+    let mut in_hang_up = vec![false; lines.len()];
+    for start in (0..lines.len()).filter(|&i| lower[i].starts_with("traceback")) {
+        if let Some(end) = ends.iter().copied().filter(|&e| e > start).min() {
+            if hung_up(end) {
+                in_hang_up[start..=end].fill(true);
+            }
+        }
+    }
     // Informational lines may mention errors ("failed to increase the ulimit with error …").
     let informational = |i: usize| matches!(levels[i], Some("INFO" | "WARNING" | "DEBUG"));
     (0..lines.len())
         .rev()
         .find(|&i| {
-            !informational(i) && (lower[i].contains("error") || lower[i].starts_with("traceback"))
+            !informational(i)
+                && !hung_up(i)
+                && !in_hang_up[i]
+                && (lower[i].contains("error") || lower[i].starts_with("traceback"))
         })
         .and_then(pick)
 }
@@ -319,6 +336,12 @@ mod tests {
             "last words"
         );
         assert_eq!(last_line("\n \n"), None);
+        // A client that hung up on the server (a readiness probe cut at the startup timeout)
+        // is noise, never the cause.
+        assert_eq!(
+            failure_reason("INFO x\nTraceback (most recent call last):\n  File \"h.py\"\n    self.send_json(503, {\"error\": 1})\nBrokenPipeError: [Errno 32] Broken pipe\n"),
+            None
+        );
         let shutdown = "INFO ready\nvllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue.\n";
         assert!(
             failure_reason(shutdown)

@@ -96,6 +96,9 @@ pub struct StatusRecord {
     pub results_file: Option<String>,
     #[serde(default)]
     pub log_tail: Vec<String>,
+    /// The load level of this folder (`concurrency 16`, `rate 4 req/s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<String>,
 }
 
 /// Writes `bytes` to `path` atomically (and durably), with every known secret masked.
@@ -141,6 +144,7 @@ impl StatusRecord {
             failed_requests: None,
             results_file: None,
             log_tail: Vec::new(),
+            load: None,
         }
     }
 

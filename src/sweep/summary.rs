@@ -34,6 +34,48 @@ pub struct RunEntry {
     pub duration_s: f64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub log_tail: Vec<String>,
+    /// The load level of the run folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<String>,
+    /// The capacity search against this server (`--find-max`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacityEntry>,
+}
+
+/// A configuration's capacity search, for the sweep's ranking.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CapacityEntry {
+    pub search_id: String,
+    /// `concurrency` or `request_rate`.
+    pub axis: &'static str,
+    /// The highest load meeting the SLO (`None`: even the first probe missed it).
+    pub max_meeting_slo: Option<f64>,
+    /// TP·DP·PP.
+    pub gpus: u64,
+    /// The search did not converge (interrupted, a probe could not run).
+    pub stopped: Option<String>,
+    /// The answer is the search maximum: the server may take more.
+    pub at_search_max: bool,
+    pub file: Option<PathBuf>,
+}
+
+impl CapacityEntry {
+    pub fn new(c: &crate::runner::levels::Capacity, gpus: u64) -> CapacityEntry {
+        CapacityEntry {
+            search_id: c.id.clone(),
+            axis: c.spec.axis.name(),
+            max_meeting_slo: c.max_meeting_slo,
+            gpus,
+            stopped: c.stopped.clone(),
+            at_search_max: c.max_meeting_slo.is_some_and(|v| v >= c.spec.max),
+            file: c.file.clone(),
+        }
+    }
+
+    /// Capacity per GPU.
+    pub fn per_gpu(&self) -> Option<f64> {
+        self.max_meeting_slo.map(|v| v / self.gpus.max(1) as f64)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -115,6 +115,10 @@ pub struct MockConfig {
     /// Pause between the last content chunk and the usage chunk (vLLM's usage chunk follows
     /// the last token closely; a slow server's may not).
     pub usage_delay: Duration,
+    /// A capacity limit: at most this many requests are generated at once; the others wait
+    /// in a FIFO queue (before the first byte, so the wait counts in their TTFT) — a server
+    /// with N batch slots. The service time of one request is `ttft + (chunks − 1) · chunk_delay`.
+    pub slots: Option<usize>,
 }
 
 impl Default for MockConfig {
@@ -132,6 +136,7 @@ impl Default for MockConfig {
             coalesce: false,
             record_requests: true,
             usage_delay: Duration::ZERO,
+            slots: None,
         }
     }
 }
@@ -158,6 +163,11 @@ pub struct MockStats {
     pub tokens: AtomicU64,
     pub connections: AtomicU64,
     pub received: Mutex<Vec<Received>>,
+    /// The slots of `MockConfig::slots` (created by the first request).
+    slots: std::sync::OnceLock<tokio::sync::Semaphore>,
+    /// Requests waiting for a slot right now, and the most at any time.
+    pub queued: AtomicI64,
+    pub max_queued: AtomicI64,
 }
 
 impl MockStats {
@@ -178,6 +188,7 @@ impl MockStats {
             "completed": self.completed.load(Ordering::SeqCst),
             "tokens": self.tokens.load(Ordering::SeqCst),
             "connections": self.connections.load(Ordering::SeqCst),
+            "max_queued": self.max_queued.load(Ordering::SeqCst),
         })
     }
 }
@@ -431,6 +442,8 @@ struct Ask {
     continuous: bool,
     stream: bool,
     fault: Option<Fault>,
+    /// `mock-ttft-ms:N` in the prompt: this request's TTFT instead of the configured one.
+    ttft: Option<Duration>,
 }
 
 fn ask(body: &Value, cfg: &MockConfig, nth: u64, chat: bool) -> Ask {
@@ -472,6 +485,11 @@ fn ask(body: &Value, cfg: &MockConfig, nth: u64, chat: bool) -> Ask {
                 .unwrap_or(false),
         stream: body["stream"].as_bool().unwrap_or(false),
         fault,
+        ttft: prompt.split_whitespace().find_map(|w| {
+            w.strip_prefix("mock-ttft-ms:")
+                .and_then(|ms| ms.parse().ok())
+                .map(Duration::from_millis)
+        }),
     }
 }
 
@@ -586,6 +604,21 @@ async fn generate(
             "usage": {"prompt_tokens": a.prompt_tokens, "completion_tokens": a.tokens, "total_tokens": a.prompt_tokens + u64::from(a.tokens)}});
         return respond(sock, "200 OK", "application/json", b.to_string().as_bytes()).await;
     }
+    // A request waits for a slot before anything is sent: the wait is part of its TTFT.
+    let _slot = match cfg.slots {
+        Some(n) => {
+            let sem = stats
+                .slots
+                .get_or_init(|| tokio::sync::Semaphore::new(n.max(1)));
+            let now = stats.queued.fetch_add(1, Ordering::SeqCst) + 1;
+            stats.max_queued.fetch_max(now, Ordering::SeqCst);
+            let permit = sem.acquire().await;
+            stats.queued.fetch_sub(1, Ordering::SeqCst);
+            Some(permit.map_err(std::io::Error::other)?)
+        }
+        None => None,
+    };
+    let ttft = a.ttft.unwrap_or(cfg.ttft);
     let start = Instant::now();
     let mut out: Vec<u8> = Vec::with_capacity(4096);
     out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n");
@@ -603,7 +636,7 @@ async fn generate(
         );
         event(&mut out, &p);
     }
-    let paced = !cfg.ttft.is_zero() || !cfg.chunk_delay.is_zero();
+    let paced = !ttft.is_zero() || !cfg.chunk_delay.is_zero();
     let per_event_writes = paced || !cfg.coalesce;
     flush(sock, &mut out).await?;
     let k = cfg.chunk_tokens.max(1);
@@ -614,7 +647,7 @@ async fn generate(
         if paced {
             // Relative pauses: every gap is at least the scripted one (timers are late, never early).
             let pause = if i == 0 {
-                cfg.ttft.saturating_sub(start.elapsed())
+                ttft.saturating_sub(start.elapsed())
             } else {
                 cfg.chunk_delay
             };

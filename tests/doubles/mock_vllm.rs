@@ -7,8 +7,10 @@
 //! mock_vllm [serve] [MODEL] [--host 127.0.0.1] [--port 8000] [--model NAME]
 //!           [--tokens N] [--ttft-ms MS] [--token-delay-ms MS] [--chunk-tokens K] [--no-usage]
 //!           [--flavor vllm|llamacpp] [--fault KIND] [--fault-every N] [--coalesce]
-//!           [--workers W] [--quiet-unknown] [--stats-file PATH]
+//!           [--workers W] [--quiet-unknown] [--stats-file PATH] [--slots N]
 //! ```
+//! `--slots N`: a capacity limit — at most N requests generate at once, the rest queue (the
+//! wait counts in their TTFT).
 //! `--token-delay-ms` is the gap between content chunks; with `--chunk-tokens K` each chunk
 //! carries K tokens. Requests with `ignore_eos` get exactly `max_tokens` tokens, others
 //! `min(max_tokens, --tokens)`. Faults: http500, cut, nodone, malformed, stall, error_event,
@@ -31,7 +33,7 @@ use mock_openai::{Fault, Flavor, MockConfig, MockStats};
 
 fn usage_exit(msg: &str) -> ! {
     eprintln!("mock_vllm: {msg}");
-    eprintln!("usage: mock_vllm [serve] [MODEL] [--host H] [--port P] [--tokens N] [--ttft-ms MS] [--token-delay-ms MS] [--chunk-tokens K] [--no-usage] [--flavor vllm|llamacpp] [--fault KIND] [--fault-every N] [--coalesce] [--workers W]");
+    eprintln!("usage: mock_vllm [serve] [MODEL] [--host H] [--port P] [--tokens N] [--ttft-ms MS] [--token-delay-ms MS] [--chunk-tokens K] [--no-usage] [--flavor vllm|llamacpp] [--fault KIND] [--fault-every N] [--coalesce] [--workers W] [--slots N]");
     std::process::exit(2)
 }
 
@@ -69,6 +71,7 @@ fn main() {
                 cfg.chunk_delay = Duration::from_secs_f64(parse::<f64>(&flag, value()) / 1000.0)
             }
             "--chunk-tokens" => cfg.chunk_tokens = parse(&flag, value()),
+            "--slots" => cfg.slots = Some(parse(&flag, value())),
             "--no-usage" => cfg.usage = false,
             "--coalesce" => cfg.coalesce = true,
             "--quiet-unknown" => quiet = true,

@@ -146,21 +146,25 @@ impl Sandbox {
             .collect()
     }
 
-    /// The newest `sweep_summary_*.json`.
-    pub fn summary(&self) -> Value {
+    /// The files of the model folder whose name starts with `prefix`, sorted.
+    pub fn model_files(&self, prefix: &str) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.model_dir())
             .unwrap()
             .flatten()
             .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("sweep_summary_")
-            })
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
             .collect();
         v.sort();
-        read_json(v.last().expect("a sweep summary"))
+        v
+    }
+
+    /// The newest `sweep_summary_*.json`.
+    pub fn summary(&self) -> Value {
+        read_json(
+            self.model_files("sweep_summary_")
+                .last()
+                .expect("a sweep summary"),
+        )
     }
 }
 
