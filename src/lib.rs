@@ -19,6 +19,7 @@ pub mod records;
 pub mod results;
 pub mod runner;
 pub mod secrets;
+pub mod significance;
 pub mod stats;
 pub mod summary;
 pub mod sweep;

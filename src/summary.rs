@@ -173,6 +173,7 @@ mod tests {
             },
             other_config: String::new(),
             values,
+            samples: None,
         }
     }
 

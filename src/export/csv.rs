@@ -2,11 +2,11 @@
 //! (summarize). Numbers at full precision (shortest text that reads back to the same f64);
 //! a missing value is an empty cell.
 
-use crate::compare::ConfigComparison;
+use crate::compare::{ConfigComparison, MultiConfig, Pair};
 use crate::metrics::Metric;
 use crate::results::RunSummary;
 
-pub const COMPARISON_HEADER: [&str; 7] = [
+pub const COMPARISON_HEADER: [&str; 10] = [
     "metric",
     "max_num_batched_tokens",
     "model1",
@@ -14,6 +14,9 @@ pub const COMPARISON_HEADER: [&str; 7] = [
     "diff_pct",
     "n1",
     "n2",
+    "diff_ci_low",
+    "diff_ci_high",
+    "significant",
 ];
 
 pub const SUMMARY_HEADER: [&str; 11] = [
@@ -45,21 +48,48 @@ fn finish(w: csv::Writer<Vec<u8>>) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
+fn pair_record(m: Metric, bt: Option<u64>, p: &Pair) -> Vec<String> {
+    vec![
+        m.key().to_owned(),
+        opt_int(bt),
+        num(p.model1.map(|a| a.mean)),
+        num(p.model2.map(|a| a.mean)),
+        num(p.diff_pct()),
+        p.model1.map_or(0, |a| a.n).to_string(),
+        p.model2.map_or(0, |a| a.n).to_string(),
+        num(p.ci.map(|c| c.low)),
+        num(p.ci.map(|c| c.high)),
+        p.significant().map(|s| s.to_string()).unwrap_or_default(),
+    ]
+}
+
 /// The comparison CSV of one parallelism configuration: one row per metric and batch size.
 pub fn comparison_csv(cmp: &ConfigComparison) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record(COMPARISON_HEADER);
     for m in Metric::ALL {
         for (bt, p) in cmp.batch_tokens.iter().zip(cmp.pairs(m)) {
-            let _ = w.write_record([
-                m.key().to_owned(),
-                opt_int(*bt),
-                num(p.model1.map(|a| a.mean)),
-                num(p.model2.map(|a| a.mean)),
-                num(p.diff_pct()),
-                p.model1.map_or(0, |a| a.n).to_string(),
-                p.model2.map_or(0, |a| a.n).to_string(),
-            ]);
+            let _ = w.write_record(pair_record(m, *bt, p));
+        }
+    }
+    finish(w)
+}
+
+/// The comparison CSV with several candidates: the columns of [`comparison_csv`] (`model2`
+/// = the candidate's value) plus a last column `candidate`; one row per metric, batch size
+/// and candidate.
+pub fn comparison_csv_multi(cmp: &MultiConfig, candidates: &[&str]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = COMPARISON_HEADER.to_vec();
+    header.push("candidate");
+    let _ = w.write_record(header);
+    for m in Metric::ALL {
+        for (bt, group) in cmp.batch_tokens.iter().zip(cmp.groups(m)) {
+            for (p, name) in group.iter().zip(candidates) {
+                let mut r = pair_record(m, *bt, p);
+                r.push((*name).to_owned());
+                let _ = w.write_record(r);
+            }
         }
     }
     finish(w)
@@ -106,13 +136,15 @@ mod tests {
         let mut pairs = vec![
             vec![Pair {
                 model1: None,
-                model2: None
+                model2: None,
+                ci: None,
             }];
             7
         ];
         pairs[0][0] = Pair {
             model1: a(0.1 + 0.2, 2),
             model2: a(3.0, 1),
+            ci: None,
         };
         let cmp = ConfigComparison {
             par: Parallelism {
@@ -127,16 +159,16 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "metric,max_num_batched_tokens,model1,model2,diff_pct,n1,n2"
+            "metric,max_num_batched_tokens,model1,model2,diff_pct,n1,n2,diff_ci_low,diff_ci_high,significant"
         );
         assert_eq!(
             lines[1],
             format!(
-                "overall_throughput_tokens_per_sec,4096,0.30000000000000004,3,{},2,1",
+                "overall_throughput_tokens_per_sec,4096,0.30000000000000004,3,{},2,1,,,",
                 (3.0 - 0.30000000000000004) / 0.30000000000000004 * 100.0
             )
         );
-        assert_eq!(lines[2], "total_latency_p50_ms,4096,,,,0,0");
+        assert_eq!(lines[2], "total_latency_p50_ms,4096,,,,0,0,,,");
         assert_eq!(lines.len(), 8);
     }
 }

@@ -8,6 +8,7 @@
 pub mod discover;
 pub mod pyjson;
 pub mod read;
+pub mod samples;
 pub mod write;
 
 use std::fmt;
@@ -88,6 +89,8 @@ pub struct RunSummary {
     /// [`ConfigKey`] but differ here are not true repeats (`compare` warns about them).
     pub other_config: String,
     pub values: MetricValues,
+    /// Per-request samples, read only when a command needs them (`compare`'s intervals).
+    pub samples: Option<std::sync::Arc<crate::significance::RunSamples>>,
 }
 
 /// A run folder that could not be used, and why (printed as one warning line).
