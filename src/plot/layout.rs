@@ -892,6 +892,49 @@ mod tests {
     }
 
     #[test]
+    fn three_models_get_three_bars_and_a_label_above_each_candidate() {
+        let group = |a: f64, b: Option<f64>, c: Option<f64>| {
+            vec![
+                Pair {
+                    model1: agg(a),
+                    model2: b.and_then(agg),
+                    ci: None,
+                },
+                Pair {
+                    model1: agg(a),
+                    model2: c.and_then(agg),
+                    ci: None,
+                },
+            ]
+        };
+        let groups = vec![
+            group(100.0, Some(80.0), Some(130.0)),
+            group(12345.6, None, Some(12000.0)),
+            group(50.0, Some(50.0), Some(51.0)),
+        ];
+        let bt = [Some(4096), Some(8192), None];
+        for (area, theme) in [
+            (area(), Theme::LARGE),
+            (Rect::new(0.0, 0.0, 480.0, 420.0), Theme::SMALL),
+        ] {
+            let l = layout_panel_groups(area, &theme, Metric::TtftP50, &bt, &groups);
+            assert_eq!(l.bars.len(), 8);
+            assert_eq!(l.pct_labels.len(), 6);
+            assert_eq!(
+                l.bars[..3].iter().map(|b| b.color).collect::<Vec<_>>(),
+                [palette::MODEL1, palette::MODEL2, palette::candidate(1)]
+            );
+            // Each candidate's label is centred on (or starts at) its own bar.
+            let cx = |r: &Rect| (r.x0 + r.x1) / 2.0;
+            let label_x = |t: &TextItem| (t.bbox().x0 + t.bbox().x1) / 2.0;
+            assert!((label_x(&l.pct_labels[0]) - cx(&l.bars[1].rect)).abs() < 12.0);
+            assert!((label_x(&l.pct_labels[1]) - cx(&l.bars[2].rect)).abs() < 12.0);
+            assert_eq!(l.texts.iter().filter(|t| t.text == "missing").count(), 1);
+            assert_no_overlaps(&l);
+        }
+    }
+
+    #[test]
     fn ticks_are_nice_and_start_at_zero() {
         assert_eq!(
             nice_ticks(2450.0, 2734.0, 5),
