@@ -865,6 +865,39 @@ pub(crate) mod tests {
         assert_eq!(null[Metric::Throughput.index()], [0, 0, 0]);
     }
 
+    #[test]
+    fn repeats_span_the_two_level_bootstrap_and_welch() {
+        let mut rng = Rng::new(5);
+        let a: Vec<RunSummary> = (0..2)
+            .map(|_| simulated_run(&mut rng, 100, 8, 1.0))
+            .collect();
+        let b: Vec<RunSummary> = (0..3)
+            .map(|_| simulated_run(&mut rng, 100, 8, 1.0))
+            .collect();
+        let (ra, rb): (Vec<&RunSummary>, Vec<&RunSummary>) =
+            (a.iter().collect(), b.iter().collect());
+        let cis = diff_cis(&ra, &rb, 9);
+        for m in &Metric::ALL[1..] {
+            let ci = cis[m.index()].unwrap();
+            assert_eq!(ci.method, CiMethod::BootstrapAndWelch, "{m:?}");
+            let vals = |s: &[&RunSummary]| {
+                s.iter()
+                    .filter_map(|r| r.values.get(*m))
+                    .collect::<Vec<_>>()
+            };
+            let (lo, hi) = welch_pct(&vals(&ra), &vals(&rb)).unwrap();
+            assert!(
+                ci.low <= lo && ci.high >= hi,
+                "{m:?}: {ci:?} vs Welch {lo} {hi}"
+            );
+        }
+        // Throughput: Welch only (no per-request samples); one run per side: nothing.
+        assert_eq!(cis[0].map(|c| c.method), Some(CiMethod::Welch));
+        assert_eq!(diff_cis(&ra[..1], &rb[..1], 9)[0], None);
+        // Same inputs, same seed: the same intervals.
+        assert_eq!(diff_cis(&ra, &rb, 9), cis);
+    }
+
     /// The coverage check of docs/statistics.md (release build, about a minute):
     /// `cargo test --release --lib coverage_simulation -- --ignored --nocapture`
     #[test]
