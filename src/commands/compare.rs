@@ -245,10 +245,18 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
             println!("  {}", f.display());
         }
     }
+    // Model 1's configurations that no candidate shares.
+    let only_model1: Vec<ConfigKey> = cmps[0]
+        .1
+        .only_model1
+        .iter()
+        .filter(|k| cmps.iter().all(|(_, c)| c.only_model1.contains(k)))
+        .copied()
+        .collect();
     for (k, (_, cmp)) in cmps.iter().enumerate() {
         let mut lists = vec![(&cmp.model2, &cmp.only_model2)];
         if k == 0 {
-            lists.insert(0, (&cmp.model1, &cmp.only_model1));
+            lists.insert(0, (&cmp.model1, &only_model1));
         }
         for (name, keys) in lists {
             if !keys.is_empty() {
