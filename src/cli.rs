@@ -49,9 +49,10 @@ pub struct CompareArgs {
     /// First (baseline) model: `Org/Name`, `Org_Name`, or a unique suffix such as `Name`.
     #[arg(long)]
     pub model1: String,
-    /// Second model, compared against model 1.
-    #[arg(long)]
-    pub model2: String,
+    /// Second model, compared against model 1. Give it several times (or a comma list) to
+    /// compare several models with model 1: one bar each per x value.
+    #[arg(long, required = true, value_delimiter = ',')]
+    pub model2: Vec<String>,
     /// Folder holding one sub-folder per model.
     #[arg(long, default_value = DEFAULT_BASE_DIR)]
     pub base_dir: PathBuf,

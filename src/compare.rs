@@ -3,8 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rayon::prelude::*;
+
 use crate::metrics::{diff_pct, verdict, Metric, Verdict};
 use crate::results::{ConfigKey, ModelRuns, Parallelism, RunSummary};
+use crate::significance::{config_seed, diff_cis, DiffCi};
 
 /// Repeats of one configuration for one metric: mean with min–max range and the number of
 /// runs that had a value.
@@ -41,6 +44,9 @@ impl Aggregate {
 pub struct Pair {
     pub model1: Option<Aggregate>,
     pub model2: Option<Aggregate>,
+    /// 95 % interval of [`Pair::diff_pct`] (docs/statistics.md); `None` when the files hold
+    /// nothing to base one on (e.g. throughput from one run per side).
+    pub ci: Option<DiffCi>,
 }
 
 impl Pair {
@@ -53,6 +59,11 @@ impl Pair {
             self.model1.map(|a| a.mean),
             self.model2.map(|a| a.mean),
         )
+    }
+    /// `Some(false)` when the interval includes 0 (the difference is within noise),
+    /// `None` without an interval.
+    pub fn significant(&self) -> Option<bool> {
+        self.ci.map(|c| c.significant())
     }
 }
 
@@ -76,6 +87,97 @@ impl ConfigComparison {
     }
     pub fn partial(&self, metric: Metric) -> &[[usize; 2]] {
         &self.partial[metric.index()]
+    }
+}
+
+/// One parallelism configuration of several candidates compared with one baseline (model 1):
+/// what a chart with 1 + k bars per x value shows. With one candidate it holds exactly the
+/// pairs of its [`ConfigComparison`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiConfig {
+    pub par: Parallelism,
+    /// X axis: every max_num_batched_tokens value that model 1 shares with some candidate.
+    pub batch_tokens: Vec<Option<u64>>,
+    /// `groups[metric.index()][i][j]`: candidate `j` against model 1 at `batch_tokens[i]`
+    /// (`model2: None`, no interval, where that candidate has no such run).
+    pub groups: Vec<Vec<Vec<Pair>>>,
+}
+
+impl MultiConfig {
+    pub fn groups(&self, metric: Metric) -> &[Vec<Pair>] {
+        &self.groups[metric.index()]
+    }
+
+    /// The charts of a single comparison.
+    pub fn single(c: &ConfigComparison) -> MultiConfig {
+        MultiConfig {
+            par: c.par,
+            batch_tokens: c.batch_tokens.clone(),
+            groups: c
+                .pairs
+                .iter()
+                .map(|ps| ps.iter().map(|p| vec![*p]).collect())
+                .collect(),
+        }
+    }
+
+    /// Every parallelism configuration any candidate shares with model 1, in order; `cmps`
+    /// are the candidates' comparisons with model 1.
+    pub fn combine(cmps: &[&Comparison]) -> Vec<MultiConfig> {
+        let pars: BTreeSet<Parallelism> = cmps
+            .iter()
+            .flat_map(|c| c.configs.iter().map(|cc| cc.par))
+            .collect();
+        pars.into_iter()
+            .map(|par| {
+                let per: Vec<Option<&ConfigComparison>> = cmps
+                    .iter()
+                    .map(|c| c.configs.iter().find(|cc| cc.par == par))
+                    .collect();
+                let xs: BTreeSet<Option<u64>> = per
+                    .iter()
+                    .flatten()
+                    .flat_map(|cc| cc.batch_tokens.iter().copied())
+                    .collect();
+                let batch_tokens: Vec<Option<u64>> = xs.into_iter().collect();
+                let at = |cc: &ConfigComparison, m: Metric, x: Option<u64>| {
+                    cc.batch_tokens
+                        .iter()
+                        .position(|b| *b == x)
+                        .map(|i| cc.pairs(m)[i])
+                };
+                let groups = Metric::ALL
+                    .iter()
+                    .map(|&m| {
+                        batch_tokens
+                            .iter()
+                            .map(|&x| {
+                                let found: Vec<Option<Pair>> = per
+                                    .iter()
+                                    .map(|cc| cc.and_then(|cc| at(cc, m, x)))
+                                    .collect();
+                                let base = found.iter().flatten().find_map(|p| p.model1);
+                                found
+                                    .into_iter()
+                                    .map(|p| {
+                                        p.unwrap_or(Pair {
+                                            model1: base,
+                                            model2: None,
+                                            ci: None,
+                                        })
+                                    })
+                                    .collect()
+                            })
+                            .collect()
+                    })
+                    .collect();
+                MultiConfig {
+                    par,
+                    batch_tokens,
+                    groups,
+                }
+            })
+            .collect()
     }
 }
 
@@ -143,6 +245,12 @@ pub fn compare(m1: &ModelRuns, m2: &ModelRuns, only: Option<Parallelism>) -> Com
     for k in k1.intersection(&k2) {
         by_par.entry(k.par).or_default().push(*k);
     }
+    // The intervals, one independent job per configuration (seeded by the configuration).
+    let shared: Vec<ConfigKey> = k1.intersection(&k2).copied().collect();
+    let cis: BTreeMap<ConfigKey, [Option<DiffCi>; 7]> = shared
+        .par_iter()
+        .map(|k| (*k, diff_cis(&g1[k], &g2[k], config_seed(k, 0))))
+        .collect();
     let configs = by_par
         .into_iter()
         .map(|(par, keys)| ConfigComparison {
@@ -155,6 +263,7 @@ pub fn compare(m1: &ModelRuns, m2: &ModelRuns, only: Option<Parallelism>) -> Com
                         .map(|k| Pair {
                             model1: aggregate(&g1[k], m),
                             model2: aggregate(&g2[k], m),
+                            ci: cis[k][m.index()],
                         })
                         .collect()
                 })
@@ -207,6 +316,7 @@ mod tests {
             values,
             partial: None,
             invalid_values: Vec::new(),
+            samples: None,
         }
     }
 

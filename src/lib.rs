@@ -21,6 +21,7 @@ pub mod results;
 pub mod runner;
 pub mod secrets;
 pub mod signals;
+pub mod significance;
 pub mod slo;
 pub mod stats;
 pub mod summary;

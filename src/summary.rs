@@ -165,6 +165,7 @@ mod tests {
             values,
             partial: None,
             invalid_values: Vec::new(),
+            samples: None,
         }
     }
 

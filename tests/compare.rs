@@ -223,8 +223,8 @@ fn compare_all_configs_writes_every_chart_csv_and_warns_about_broken_runs() {
     let rows = csv_rows(&out.join("comparison_tp1_dp1_pp1.csv"));
     assert_eq!(
         rows[0].join(","),
-        "metric,max_num_batched_tokens,model1,model2,diff_pct,n1,n2,partial1,partial2",
-        "the users' columns, then the appended partial-run counts"
+        "metric,max_num_batched_tokens,model1,model2,diff_pct,n1,n2,diff_ci_low,diff_ci_high,significant,partial1,partial2",
+        "the users' columns, then the appended interval and partial-run counts"
     );
     let row = |metric: &str, bt: &str| {
         rows.iter()
@@ -242,28 +242,31 @@ fn compare_all_configs_writes_every_chart_csv_and_warns_about_broken_runs() {
             "20",
             "2",
             "1",
+            "",
+            "",
+            "",
             "0",
             "0"
         ]
     );
     assert_eq!(
-        row("total_latency_p50_ms", "4096")[2..7],
-        ["60", "66", "10", "2", "1"]
+        row("total_latency_p50_ms", "4096")[2..],
+        ["60", "66", "10", "2", "1", "", "", "", "0", "0"]
     );
     assert_eq!(
-        row("overall_throughput_tokens_per_sec", "8192")[2..7],
-        ["100", "90", "-10", "1", "1"]
+        row("overall_throughput_tokens_per_sec", "8192")[2..],
+        ["100", "90", "-10", "1", "1", "", "", "", "0", "0"]
     );
     assert_eq!(
-        row("inter_token_p99_ms", "8192")[2..7],
-        ["0.8", "", "", "1", "0"]
+        row("inter_token_p99_ms", "8192")[2..],
+        ["0.8", "", "", "1", "0", "", "", "", "0", "0"]
     );
     let r = row("ttft_p50_ms", "4096");
     assert_eq!(r[2], "6");
     assert!((r[4].parse::<f64>().unwrap() - 10.0).abs() < 1e-9);
     let rows2 = csv_rows(&out.join("comparison_tp2_dp1_pp1.csv"));
     let t = rows2.iter().find(|r| r[0] == "ttft_p50_ms").unwrap();
-    assert_eq!(t[2..7], ["0", "1", "", "1", "1"]);
+    assert_eq!(t[2..], ["0", "1", "", "1", "1", "", "", "", "0", "0"]);
 
     // label colours, in x order (4096, 8192)
     let thr = pct_labels(&out.join("overall_throughput_tokens_per_sec_tp1_dp1_pp1.svg"));

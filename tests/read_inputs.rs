@@ -141,7 +141,7 @@ fn partial_runs_are_excluded_by_default_and_marked_when_included() {
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("excluded"), "{err}");
     let rows = csv(&out.join("comparison_tp1_dp1_pp1.csv"));
-    // The users' seven columns first, then the appended partial-run counts.
+    // The users' seven columns first, then the appended interval and partial-run counts.
     assert_eq!(
         rows[0],
         [
@@ -152,6 +152,9 @@ fn partial_runs_are_excluded_by_default_and_marked_when_included() {
             "diff_pct",
             "n1",
             "n2",
+            "diff_ci_low",
+            "diff_ci_high",
+            "significant",
             "partial1",
             "partial2"
         ]
@@ -162,7 +165,7 @@ fn partial_runs_are_excluded_by_default_and_marked_when_included() {
         .unwrap();
     assert_eq!(
         &thr[2..],
-        ["60", "120", "100", "2", "1", "1", "0"],
+        ["60", "120", "100", "2", "1", "", "", "", "1", "0"],
         "{rows:?}"
     );
     assert!(stdout.contains("partial"), "the table marks it: {stdout}");

@@ -8,11 +8,12 @@ use rayon::prelude::*;
 
 use crate::atomic::write_atomic;
 use crate::cli::{CompareArgs, ImageFormat};
-use crate::compare::{compare, Comparison, ConfigComparison};
-use crate::export::{csv::comparison_csv, table::comparison_table};
+use crate::compare::{compare, Comparison, MultiConfig};
+use crate::export::csv::{comparison_csv, comparison_csv_multi};
+use crate::export::table::comparison_table;
 use crate::metrics::Metric;
-use crate::plot::{combined_chart_svg, metric_chart_svg, ChartLabels, Rasterizer};
-use crate::results::discover::load_model;
+use crate::plot::{multi_combined_chart_svg, multi_metric_chart_svg, ModelNames, Rasterizer};
+use crate::results::discover::load_model_with_samples;
 use crate::results::{ConfigKey, ModelRuns, Parallelism};
 use crate::{errln, outln};
 
@@ -41,7 +42,7 @@ fn validate(a: &CompareArgs) -> anyhow::Result<Settings> {
 }
 
 fn load(base: &Path, name: &str, flag: &str, include_partial: bool) -> anyhow::Result<ModelRuns> {
-    let mut runs = load_model(base, name).with_context(|| format!("{flag} {name}"))?;
+    let mut runs = load_model_with_samples(base, name).with_context(|| format!("{flag} {name}"))?;
     for w in runs.warnings(include_partial) {
         errln!("warning: {w}");
     }
@@ -108,9 +109,9 @@ enum Chart {
 }
 
 fn render(
-    c: &ConfigComparison,
+    c: &MultiConfig,
     chart: &Chart,
-    labels: &ChartLabels,
+    names: &ModelNames,
     out: &Path,
     s: &Settings,
     raster: &Rasterizer,
@@ -118,11 +119,11 @@ fn render(
     let (stem, svg) = match chart {
         Chart::Metric(m) => (
             format!("{}_{}", m.key(), c.par.file_tag()),
-            metric_chart_svg(c, *m, labels),
+            multi_metric_chart_svg(c, *m, names),
         ),
         Chart::Combined => (
             format!("combined_{}", c.par.file_tag()),
-            combined_chart_svg(c, labels),
+            multi_combined_chart_svg(c, names),
         ),
     };
     let mut written = Vec::new();
@@ -145,82 +146,133 @@ fn render(
 
 pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
     let s = validate(&a)?;
-    let (m1, m2) = rayon::join(
+    let (m1, cands) = rayon::join(
         || load(&a.base_dir, &a.model1, "--model1", a.include_partial),
-        || load(&a.base_dir, &a.model2, "--model2", a.include_partial),
+        || {
+            a.model2
+                .par_iter()
+                .map(|name| load(&a.base_dir, name, "--model2", a.include_partial))
+                .collect::<Vec<_>>()
+        },
     );
-    let (m1, m2) = (m1?, m2?);
-    let cmp = compare(&m1, &m2, s.only);
-    if cmp.configs.is_empty() {
-        bail!(
-            "nothing to compare: {}",
-            nothing_comparable(&cmp, &m1, &m2, s.only)
-        );
+    let m1 = m1?;
+    let cands: Vec<ModelRuns> = cands.into_iter().collect::<anyhow::Result<_>>()?;
+    let mut cmps: Vec<(&ModelRuns, Comparison)> = Vec::new();
+    for m2 in &cands {
+        let cmp = compare(&m1, m2, s.only);
+        if cmp.configs.is_empty() {
+            let why = nothing_comparable(&cmp, &m1, m2, s.only);
+            if cands.len() == 1 {
+                bail!("nothing to compare: {why}");
+            }
+            eprintln!(
+                "warning: {} left out, nothing to compare: {why}",
+                cmp.model2
+            );
+            continue;
+        }
+        cmps.push((m2, cmp));
+    }
+    if cmps.is_empty() {
+        bail!("nothing to compare: no --model2 shares a configuration with --model1");
     }
 
-    for (model, key, settings) in &cmp.mixed {
-        errln!(
+    let mut warned: Vec<String> = Vec::new();
+    for (model, key, settings) in cmps.iter().flat_map(|(_, c)| &c.mixed) {
+        let w = format!(
             "warning: {model} at {key}: runs differ in other server settings ({}); they are averaged as repeats",
             settings.join(" | ")
         );
+        if !warned.contains(&w) {
+            errln!("{w}");
+            warned.push(w);
+        }
     }
 
     std::fs::create_dir_all(&a.output_dir)
         .with_context(|| format!("cannot create --output-dir {}", a.output_dir.display()))?;
-    let labels = ChartLabels {
-        model1: &cmp.model1,
-        model2: &cmp.model2,
+    let names = ModelNames {
+        model1: &cmps[0].1.model1,
+        candidates: cmps.iter().map(|(_, c)| c.model2.as_str()).collect(),
     };
+    let configs = MultiConfig::combine(&cmps.iter().map(|(_, c)| c).collect::<Vec<_>>());
     let raster = Rasterizer::new();
     let mut charts: Vec<Chart> = Metric::ALL.into_iter().map(Chart::Metric).collect();
     if a.combined {
         charts.push(Chart::Combined);
     }
-    let jobs: Vec<(usize, &Chart)> = (0..cmp.configs.len())
+    let jobs: Vec<(usize, &Chart)> = (0..configs.len())
         .flat_map(|i| charts.iter().map(move |c| (i, c)))
         .collect();
     let rendered: Vec<anyhow::Result<Vec<PathBuf>>> = jobs
         .par_iter()
-        .map(|(i, chart)| render(&cmp.configs[*i], chart, &labels, &a.output_dir, &s, &raster))
+        .map(|(i, chart)| render(&configs[*i], chart, &names, &a.output_dir, &s, &raster))
         .collect();
-    let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); cmp.configs.len()];
+    let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); configs.len()];
     for ((i, _), r) in jobs.iter().zip(rendered) {
         files[*i].extend(r?);
     }
 
-    for (c, files) in cmp.configs.iter().zip(&mut files) {
+    for (c, files) in configs.iter().zip(&mut files) {
         let p = a
             .output_dir
             .join(format!("comparison_{}.csv", c.par.file_tag()));
-        write_atomic(&p, &comparison_csv(c), false)
-            .with_context(|| format!("cannot write {}", p.display()))?;
+        let csv = match &cmps[..] {
+            [(_, one)] => one
+                .configs
+                .iter()
+                .find(|cc| cc.par == c.par)
+                .map(comparison_csv)
+                .unwrap_or_default(),
+            _ => comparison_csv_multi(c, &names.candidates),
+        };
+        write_atomic(&p, &csv, false).with_context(|| format!("cannot write {}", p.display()))?;
         files.push(p);
-        outln!("\n{} vs {} — {}", cmp.model1, cmp.model2, c.par);
-        println!("{}", comparison_table(c, &cmp.model1, &cmp.model2));
+        for (_, cmp) in &cmps {
+            if let Some(cc) = cmp.configs.iter().find(|cc| cc.par == c.par) {
+                outln!("\n{} vs {} — {}", cmp.model1, cmp.model2, c.par);
+                println!("{}", comparison_table(cc, &cmp.model1, &cmp.model2));
+            }
+        }
         println!("files:");
         for f in files.iter() {
             outln!("  {}", f.display());
         }
     }
-    for (name, keys) in [
-        (&cmp.model1, &cmp.only_model1),
-        (&cmp.model2, &cmp.only_model2),
-    ] {
-        if !keys.is_empty() {
-            outln!("\nonly {name} has (not plotted):");
-            for k in keys {
-                println!("  {k}");
+    // Model 1's configurations that no candidate shares.
+    let only_model1: Vec<ConfigKey> = cmps[0]
+        .1
+        .only_model1
+        .iter()
+        .filter(|k| cmps.iter().all(|(_, c)| c.only_model1.contains(k)))
+        .copied()
+        .collect();
+    for (k, (_, cmp)) in cmps.iter().enumerate() {
+        let mut lists = vec![(&cmp.model2, &cmp.only_model2)];
+        if k == 0 {
+            lists.insert(0, (&cmp.model1, &only_model1));
+        }
+        for (name, keys) in lists {
+            if !keys.is_empty() {
+                outln!("\nonly {name} has (not plotted):");
+                for k in keys {
+                    outln!("  {k}");
+                }
             }
         }
     }
-    let skipped = m1.skipped.len() + m2.skipped.len();
+    let skipped = m1.skipped.len() + cands.iter().map(|m| m.skipped.len()).sum::<usize>();
+    let others = cmps
+        .iter()
+        .map(|(m, c)| format!("{} ({} runs)", c.model2, m.runs.len()))
+        .collect::<Vec<_>>()
+        .join(", ");
     outln!(
-        "\ncompared {} configuration(s) of {} ({} runs) and {} ({} runs){}; output in {}",
-        cmp.configs.len(),
-        cmp.model1,
+        "\ncompared {} configuration(s) of {} ({} runs) and {}{}; output in {}",
+        configs.len(),
+        names.model1,
         m1.runs.len(),
-        cmp.model2,
-        m2.runs.len(),
+        others,
         if skipped > 0 {
             format!(", {skipped} run folder(s) skipped (see warnings)")
         } else {

@@ -2,12 +2,13 @@
 //! (summarize). Numbers at full precision (shortest text that reads back to the same f64);
 //! a missing value is an empty cell.
 
-use crate::compare::ConfigComparison;
+use crate::compare::{ConfigComparison, MultiConfig, Pair};
 use crate::metrics::Metric;
 use crate::results::RunSummary;
 
-/// The users' seven columns, then (appended) how many of the averaged runs were partial.
-pub const COMPARISON_HEADER: [&str; 9] = [
+/// The users' seven columns, then (appended) the 95 % interval of the difference and whether
+/// it excludes 0, then how many of the averaged runs were partial.
+pub const COMPARISON_HEADER: [&str; 12] = [
     "metric",
     "max_num_batched_tokens",
     "model1",
@@ -15,6 +16,9 @@ pub const COMPARISON_HEADER: [&str; 9] = [
     "diff_pct",
     "n1",
     "n2",
+    "diff_ci_low",
+    "diff_ci_high",
+    "significant",
     "partial1",
     "partial2",
 ];
@@ -51,6 +55,21 @@ fn finish(w: csv::Writer<Vec<u8>>) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
+fn pair_record(m: Metric, bt: Option<u64>, p: &Pair) -> Vec<String> {
+    vec![
+        m.key().to_owned(),
+        opt_int(bt),
+        num(p.model1.map(|a| a.mean)),
+        num(p.model2.map(|a| a.mean)),
+        num(p.diff_pct()),
+        p.model1.map_or(0, |a| a.n).to_string(),
+        p.model2.map_or(0, |a| a.n).to_string(),
+        num(p.ci.map(|c| c.low)),
+        num(p.ci.map(|c| c.high)),
+        p.significant().map(|s| s.to_string()).unwrap_or_default(),
+    ]
+}
+
 /// The comparison CSV of one parallelism configuration: one row per metric and batch size.
 pub fn comparison_csv(cmp: &ConfigComparison) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -62,17 +81,31 @@ pub fn comparison_csv(cmp: &ConfigComparison) -> Vec<u8> {
             .zip(cmp.pairs(m))
             .zip(cmp.partial(m))
         {
-            let _ = w.write_record([
-                m.key().to_owned(),
-                opt_int(*bt),
-                num(p.model1.map(|a| a.mean)),
-                num(p.model2.map(|a| a.mean)),
-                num(p.diff_pct()),
-                p.model1.map_or(0, |a| a.n).to_string(),
-                p.model2.map_or(0, |a| a.n).to_string(),
-                partial[0].to_string(),
-                partial[1].to_string(),
-            ]);
+            let mut r = pair_record(m, *bt, p);
+            r.push(partial[0].to_string());
+            r.push(partial[1].to_string());
+            let _ = w.write_record(r);
+        }
+    }
+    finish(w)
+}
+
+/// The comparison CSV with several candidates: the columns of [`comparison_csv`] (`model2`
+/// = the candidate's value) plus a last column `candidate`; one row per metric, batch size
+/// and candidate.
+pub fn comparison_csv_multi(cmp: &MultiConfig, candidates: &[&str]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = COMPARISON_HEADER.to_vec();
+    header.push("candidate");
+    let _ = w.write_record(header);
+    for m in Metric::ALL {
+        for (bt, group) in cmp.batch_tokens.iter().zip(cmp.groups(m)) {
+            for (p, name) in group.iter().zip(candidates) {
+                let mut r = pair_record(m, *bt, p);
+                // Partial-run counts are per pair of models: not kept for several candidates.
+                r.extend([String::new(), String::new(), (*name).to_owned()]);
+                let _ = w.write_record(r);
+            }
         }
     }
     finish(w)
@@ -120,13 +153,15 @@ mod tests {
         let mut pairs = vec![
             vec![Pair {
                 model1: None,
-                model2: None
+                model2: None,
+                ci: None,
             }];
             7
         ];
         pairs[0][0] = Pair {
             model1: a(0.1 + 0.2, 2),
             model2: a(3.0, 1),
+            ci: None,
         };
         let cmp = ConfigComparison {
             par: Parallelism {
@@ -142,16 +177,16 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "metric,max_num_batched_tokens,model1,model2,diff_pct,n1,n2,partial1,partial2"
+            "metric,max_num_batched_tokens,model1,model2,diff_pct,n1,n2,diff_ci_low,diff_ci_high,significant,partial1,partial2"
         );
         assert_eq!(
             lines[1],
             format!(
-                "overall_throughput_tokens_per_sec,4096,0.30000000000000004,3,{},2,1,1,0",
+                "overall_throughput_tokens_per_sec,4096,0.30000000000000004,3,{},2,1,,,,1,0",
                 (3.0 - 0.30000000000000004) / 0.30000000000000004 * 100.0
             )
         );
-        assert_eq!(lines[2], "total_latency_p50_ms,4096,,,,0,0,1,0");
+        assert_eq!(lines[2], "total_latency_p50_ms,4096,,,,0,0,,,,1,0");
         assert_eq!(lines.len(), 8);
     }
 }

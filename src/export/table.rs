@@ -3,7 +3,7 @@
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Color, Table};
 
-use crate::compare::{Aggregate, ConfigComparison};
+use crate::compare::{Aggregate, ConfigComparison, Pair};
 use crate::metrics::{Metric, Verdict};
 use crate::results::names::escape_control;
 use crate::results::RunSummary;
@@ -31,6 +31,21 @@ pub fn fmt_pct(v: Option<f64>) -> String {
     match v {
         Some(x) => format!("{x:+.1}%"),
         None => "n/a".to_owned(),
+    }
+}
+
+/// The % difference with its 95 % interval: `-21.1% [-24.0, -18.3]`; `≈ +0.5% [-1.2, +2.3]`
+/// when the interval includes 0; just the difference without an interval.
+pub fn fmt_pct_ci(p: &Pair) -> String {
+    match (p.diff_pct(), p.ci) {
+        (Some(d), Some(c)) => format!(
+            "{}{} [{:+.1}, {:+.1}]",
+            if c.significant() { "" } else { "\u{2248} " },
+            fmt_pct(Some(d)),
+            c.low,
+            c.high
+        ),
+        (d, _) => fmt_pct(d),
     }
 }
 
@@ -66,7 +81,7 @@ pub fn comparison_table(cmp: &ConfigComparison, model1: &str, model2: &str) -> T
         "max_num_batched_tokens",
         &escape_control(model1),
         &escape_control(model2),
-        "Δ%",
+        "Δ% [95% CI]",
     ]);
     for m in Metric::ALL {
         for ((bt, p), partial) in cmp
@@ -75,17 +90,18 @@ pub fn comparison_table(cmp: &ConfigComparison, model1: &str, model2: &str) -> T
             .zip(cmp.pairs(m))
             .zip(cmp.partial(m))
         {
-            let color = match p.verdict(m) {
-                Verdict::Better => Color::Green,
-                Verdict::Worse => Color::Red,
-                Verdict::Same | Verdict::NotAvailable => Color::Grey,
+            let color = match (p.verdict(m), p.significant()) {
+                (_, Some(false)) => Color::Grey,
+                (Verdict::Better, _) => Color::Green,
+                (Verdict::Worse, _) => Color::Red,
+                (Verdict::Same | Verdict::NotAvailable, _) => Color::Grey,
             };
             t.add_row(vec![
                 Cell::new(format!("{} ({})", m.key(), m.unit())),
                 right(bt.map_or("default".to_owned(), |b| b.to_string())),
                 right(fmt_agg(p.model1, partial[0])),
                 right(fmt_agg(p.model2, partial[1])),
-                right(fmt_pct(p.diff_pct())).fg(color),
+                right(fmt_pct_ci(p)).fg(color),
             ]);
         }
     }

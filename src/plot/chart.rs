@@ -13,11 +13,11 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{self, Pos};
 use plotters::style::FontTransform;
 
-use super::layout::{layout_panel, HPos, PanelLayout, Rect, TextItem, Theme, VPos};
+use super::layout::{layout_panel_groups, HPos, PanelLayout, Rect, TextItem, Theme, VPos};
 use super::palette;
 use super::text::{fit_text, format_tick, text_width};
-use super::ChartLabels;
-use crate::compare::ConfigComparison;
+use super::ModelNames;
+use crate::compare::MultiConfig;
 use crate::metrics::Metric;
 
 /// The font family written into the SVG; the rasteriser resolves it to the embedded DejaVu Sans,
@@ -312,23 +312,29 @@ fn subtle(s: impl Into<String>) -> Piece {
     Piece::Text(s.into(), palette::SUBTLE)
 }
 
-fn model_items(labels: &ChartLabels, px: f64, max_w: f64) -> [Vec<Piece>; 2] {
+fn model_items(labels: &ModelNames, px: f64, max_w: f64) -> Vec<Vec<Piece>> {
     let name = |s: &str, role: &str| fit_text(&format!("{s} ({role})"), px, false, max_w);
-    [
-        vec![
-            Piece::Swatch(palette::MODEL1),
-            plain(name(labels.model1, "model 1")),
-        ],
-        vec![
-            Piece::Swatch(palette::MODEL2),
-            plain(name(labels.model2, "model 2")),
-        ],
-    ]
+    let mut v = vec![vec![
+        Piece::Swatch(palette::MODEL1),
+        plain(name(labels.model1, "model 1")),
+    ]];
+    for (j, c) in labels.candidates.iter().enumerate() {
+        v.push(vec![
+            Piece::Swatch(palette::candidate(j)),
+            plain(name(c, &format!("model {}", j + 2))),
+        ]);
+    }
+    v
 }
 
-fn colour_key_items(repeats: bool) -> Vec<Vec<Piece>> {
+fn colour_key_items(candidates: usize, repeats: bool, intervals: bool) -> Vec<Vec<Piece>> {
+    let how = if candidates > 1 {
+        "% above each bar: that model vs model 1"
+    } else {
+        "% above each pair: model 2 vs model 1"
+    };
     let mut v = vec![
-        vec![subtle("% above each pair: model 2 vs model 1")],
+        vec![subtle(how)],
         vec![Piece::Swatch(palette::BETTER), subtle("better")],
         vec![Piece::Swatch(palette::WORSE), subtle("worse")],
         vec![
@@ -336,12 +342,29 @@ fn colour_key_items(repeats: bool) -> Vec<Vec<Piece>> {
             subtle("n/a (missing, or model 1 is 0)"),
         ],
     ];
+    if intervals {
+        v.insert(
+            3,
+            vec![
+                Piece::Swatch(palette::NOISE),
+                subtle("\u{2248} within noise (95 % CI includes 0)"),
+            ],
+        );
+    }
     if repeats {
         v.push(vec![subtle(
             "bars: mean, whiskers: min\u{2013}max of n runs",
         )]);
     }
     v
+}
+
+fn has_intervals(cmp: &MultiConfig, metrics: &[Metric]) -> bool {
+    metrics
+        .iter()
+        .flat_map(|m| cmp.groups(*m))
+        .flatten()
+        .any(|p| p.ci.is_some())
 }
 
 fn direction(metric: Metric) -> &'static str {
@@ -352,10 +375,11 @@ fn direction(metric: Metric) -> &'static str {
     }
 }
 
-fn has_repeats(cmp: &ConfigComparison, metrics: &[Metric]) -> bool {
+fn has_repeats(cmp: &MultiConfig, metrics: &[Metric]) -> bool {
     metrics
         .iter()
-        .flat_map(|m| cmp.pairs(*m))
+        .flat_map(|m| cmp.groups(*m))
+        .flatten()
         .flat_map(|p| [p.model1, p.model2])
         .flatten()
         .any(|a| a.n > 1)
@@ -363,9 +387,9 @@ fn has_repeats(cmp: &ConfigComparison, metrics: &[Metric]) -> bool {
 
 pub fn metric_chart(
     root: &Area,
-    cmp: &ConfigComparison,
+    cmp: &MultiConfig,
     metric: Metric,
-    labels: &ChartLabels,
+    labels: &ModelNames,
 ) -> DrawResult {
     let (w, h) = (f64::from(METRIC_SIZE.0), f64::from(METRIC_SIZE.1));
     let title = format!(
@@ -394,24 +418,30 @@ pub fn metric_chart(
         format!("{}.", capitalise(direction(metric))),
         palette::SUBTLE,
     )]];
-    notes.extend(colour_key_items(has_repeats(cmp, &[metric])));
+    notes.extend(colour_key_items(
+        labels.candidates.len(),
+        has_repeats(cmp, &[metric]),
+        has_intervals(cmp, &[metric]),
+    ));
     let y = draw_legend(root, &notes, 12.0, 20.0, w - 20.0, y, true)?;
     let area = Rect::new(12.0, y + 4.0, w - 10.0, h - 6.0);
-    let l = layout_panel(
+    let l = layout_panel_groups(
         area,
         &Theme::LARGE,
         metric,
         &cmp.batch_tokens,
-        cmp.pairs(metric),
+        cmp.groups(metric),
     );
     draw_panel(root, &l, metric, &Theme::LARGE)
 }
 
-pub fn combined_chart(root: &Area, cmp: &ConfigComparison, labels: &ChartLabels) -> DrawResult {
+pub fn combined_chart(root: &Area, cmp: &MultiConfig, labels: &ModelNames) -> DrawResult {
     let (w, h) = (f64::from(COMBINED_SIZE.0), f64::from(COMBINED_SIZE.1));
     let title = format!(
         "{} vs {} \u{2014} {}",
-        labels.model1, labels.model2, cmp.par
+        labels.model1,
+        labels.candidates.join(", "),
+        cmp.par
     );
     let title = fit_text(&title, 22.0, true, w - 40.0);
     draw_text(
@@ -442,26 +472,32 @@ pub fn combined_chart(root: &Area, cmp: &ConfigComparison, labels: &ChartLabels)
                 .anchor(HPos::Left, VPos::Center),
         )?;
         let area = Rect::new(cx0 + 6.0, cy0 + 26.0, cx0 + cw - 8.0, cy0 + ch - 6.0);
-        let l = layout_panel(
+        let l = layout_panel_groups(
             area,
             &Theme::SMALL,
             metric,
             &cmp.batch_tokens,
-            cmp.pairs(metric),
+            cmp.groups(metric),
         );
         draw_panel(root, &l, metric, &Theme::SMALL)?;
     }
     // The eighth cell: legend and how to read the labels.
     let (cx0, cy0) = (cw * 3.0, top + ch);
     let (x0, x1) = (cx0 + 30.0, cx0 + cw - 20.0);
-    let [m1, m2] = model_items(labels, 15.5, x1 - x0 - 30.0);
-    let mut items = vec![m1, vec![Piece::Break], m2];
-    items.push(vec![Piece::Break]);
+    let mut items = Vec::new();
+    for item in model_items(labels, 15.5, x1 - x0 - 30.0) {
+        items.push(item);
+        items.push(vec![Piece::Break]);
+    }
     let y = draw_legend(root, &items, 15.5, x0, x1, cy0 + ch * 0.22, false)?;
     let mut notes: Vec<Vec<Piece>> = Vec::new();
-    for (k, item) in colour_key_items(has_repeats(cmp, &Metric::ALL))
-        .into_iter()
-        .enumerate()
+    for (k, item) in colour_key_items(
+        labels.candidates.len(),
+        has_repeats(cmp, &Metric::ALL),
+        has_intervals(cmp, &Metric::ALL),
+    )
+    .into_iter()
+    .enumerate()
     {
         if k != 0 {
             notes.push(vec![Piece::Break]);

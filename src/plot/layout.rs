@@ -200,8 +200,12 @@ impl PanelLayout {
     }
 }
 
-/// The text and colour of the % label of a pair.
+/// The text and colour of the % label of a pair: grey "≈ +0.5%" when its 95 % interval
+/// includes 0, green/red otherwise.
 pub fn pct_label(pair: &Pair, metric: Metric) -> (String, RGBColor) {
+    if let (Some(false), Some(d)) = (pair.significant(), pair.diff_pct()) {
+        return (format!("\u{2248} {}", format_pct(d)), palette::NOISE);
+    }
     match (pair.verdict(metric), pair.diff_pct()) {
         (Verdict::Better, Some(d)) => (format_pct(d), palette::BETTER),
         (Verdict::Worse, Some(d)) => (format_pct(d), palette::WORSE),
@@ -243,13 +247,7 @@ const GAP: f64 = 3.0;
 const PCT_GAP: f64 = 6.0;
 const TICK_LABEL_DIST: f64 = 10.0; // plotters: twice the tick size (5)
 
-struct BarSpec<'a> {
-    agg: Option<&'a Aggregate>,
-    cx: f64,
-    value_label: Option<String>,
-}
-
-/// Lays out one panel of `metric` in `area` (absolute pixels).
+/// Lays out one panel of `metric` in `area` (absolute pixels): two bars per x value.
 pub fn layout_panel(
     area: Rect,
     theme: &Theme,
@@ -257,9 +255,24 @@ pub fn layout_panel(
     batch_tokens: &[Option<u64>],
     pairs: &[Pair],
 ) -> PanelLayout {
+    let groups: Vec<Vec<Pair>> = pairs.iter().map(|p| vec![*p]).collect();
+    layout_panel_groups(area, theme, metric, batch_tokens, &groups)
+}
+
+/// Lays out one panel with 1 + k bars per x value: `groups[i]` holds each of the k
+/// candidates' pairs with model 1 (all sharing model 1's value). With k = 1 the % label sits
+/// above the pair, as in [`layout_panel`]; with k ≥ 2 each candidate's label sits above its own
+/// bar.
+pub fn layout_panel_groups(
+    area: Rect,
+    theme: &Theme,
+    metric: Metric,
+    batch_tokens: &[Option<u64>],
+    groups: &[Vec<Pair>],
+) -> PanelLayout {
     let top = theme.pct_px * 0.5;
     let right = 14.0;
-    let n_row = if has_repeats(pairs) {
+    let n_row = if has_repeats(groups) {
         theme.small_px + 4.0
     } else {
         0.0
@@ -284,24 +297,33 @@ pub fn layout_panel(
     };
     // The ticks depend on the y range, which depends (a little) on the plot width: settle it.
     let mut left = left_for(&[1000.0]);
-    let mut l = layout_in(area, plot_at(left), theme, metric, batch_tokens, pairs);
+    let mut l = layout_in(area, plot_at(left), theme, metric, batch_tokens, groups);
     for _ in 0..2 {
         let need = left_for(&l.ticks);
         if need <= left && need > left - 12.0 {
             break;
         }
         left = need;
-        l = layout_in(area, plot_at(left), theme, metric, batch_tokens, pairs);
+        l = layout_in(area, plot_at(left), theme, metric, batch_tokens, groups);
     }
     l
 }
 
-fn has_repeats(pairs: &[Pair]) -> bool {
-    pairs
+fn has_repeats(groups: &[Vec<Pair>]) -> bool {
+    groups
         .iter()
+        .flatten()
         .flat_map(|p| [p.model1, p.model2])
         .flatten()
         .any(|a| a.n > 1)
+}
+
+/// The bars of one x value: model 1's, then each candidate's.
+fn group_aggs(g: &[Pair]) -> Vec<Option<Aggregate>> {
+    let base = g.iter().find_map(|p| p.model1);
+    std::iter::once(base)
+        .chain(g.iter().map(|p| p.model2))
+        .collect()
 }
 
 fn layout_in(
@@ -310,33 +332,27 @@ fn layout_in(
     theme: &Theme,
     metric: Metric,
     batch_tokens: &[Option<u64>],
-    pairs: &[Pair],
+    groups: &[Vec<Pair>],
 ) -> PanelLayout {
-    let n = pairs.len().max(1);
-    let any_repeat = has_repeats(pairs);
+    let n = groups.len().max(1);
+    let k = groups.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    let nb = k + 1;
+    let any_repeat = has_repeats(groups);
     let gw = plot.width() / n as f64;
     let gap = (gw * 0.03).clamp(2.0, 6.0);
-    let bar_w = (gw * 0.36).min(theme.max_bar_w).max(2.0);
-    let offset = (bar_w + gap) / 2.0;
-
-    let bars_of = |i: usize, p: &'_ Pair| -> [(Option<Aggregate>, f64, RGBColor); 2] {
-        let cx = plot.x0 + gw * (i as f64 + 0.5);
-        [
-            (p.model1, cx - offset, palette::MODEL1),
-            (p.model2, cx + offset, palette::MODEL2),
-        ]
+    let bar_w = (gw * 0.72 / nb as f64).min(theme.max_bar_w).max(2.0);
+    let slot = bar_w + gap;
+    let offset = slot / 2.0;
+    let bar_x = |i: usize, j: usize| {
+        plot.x0 + gw * (i as f64 + 0.5) + (j as f64 - (nb - 1) as f64 / 2.0) * slot
     };
+    let aggs: Vec<Vec<Option<Aggregate>>> = groups.iter().map(|g| group_aggs(g)).collect();
 
     // Value labels lie flat when each fits between its neighbours and inside its group's cell;
     // otherwise all of them in this panel read upwards.
-    let value_labels: Vec<[Option<String>; 2]> = pairs
+    let value_labels: Vec<Vec<Option<String>>> = aggs
         .iter()
-        .map(|p| {
-            [
-                p.model1.map(|a| format_value(a.mean)),
-                p.model2.map(|a| format_value(a.mean)),
-            ]
-        })
+        .map(|a| a.iter().map(|a| a.map(|a| format_value(a.mean))).collect())
         .collect();
     let lw = |s: &Option<String>| {
         s.as_deref()
@@ -345,9 +361,10 @@ fn layout_in(
     let missing_w = text_width("missing", theme.small_px, false);
     // The width a bar's label (or its "missing" marker) needs.
     let need_w = |s: &Option<String>| if s.is_some() { lw(s) } else { missing_w };
-    let flat_fits = value_labels.iter().all(|[a, b]| {
-        let (wa, wb) = (need_w(a), need_w(b));
-        (wa + wb) / 2.0 + GAP <= bar_w + gap && wa.max(wb) <= gw - bar_w - gap - GAP
+    let flat_fits = value_labels.iter().all(|ls| {
+        let w: Vec<f64> = ls.iter().map(need_w).collect();
+        w.windows(2).all(|p| (p[0] + p[1]) / 2.0 + GAP <= slot)
+            && w.iter().copied().fold(0.0, f64::max) <= gw - (nb - 1) as f64 * slot - GAP
     });
     let rotate_values = !flat_fits;
     let label_h = |s: &Option<String>| match s {
@@ -356,12 +373,19 @@ fn layout_in(
         Some(_) => theme.value_px,
     };
 
-    let pct: Vec<(String, RGBColor)> = pairs.iter().map(|p| pct_label(p, metric)).collect();
+    // The % labels: one per candidate of each group.
+    let pct: Vec<Vec<(String, RGBColor)>> = groups
+        .iter()
+        .map(|g| g.iter().map(|p| pct_label(p, metric)).collect())
+        .collect();
     let max_pct_w = pct
         .iter()
+        .flatten()
         .map(|(t, _)| text_width(t, theme.pct_px, true))
         .fold(0.0, f64::max);
-    let rotate_pct = max_pct_w + 2.0 * GAP > gw;
+    // Each label's room: the whole cell for one candidate, its bar's slot for several.
+    let pct_room = if k == 1 { gw } else { slot };
+    let rotate_pct = max_pct_w + 2.0 * GAP > pct_room;
     let pct_h = |t: &str| {
         if rotate_pct {
             text_width(t, theme.pct_px, true)
@@ -379,20 +403,18 @@ fn layout_in(
     let h = plot.height();
     let mut ymax: f64 = 0.0;
     let mut data_max: f64 = 0.0;
-    for (i, p) in pairs.iter().enumerate() {
-        let ph = pct_h(&pct[i].0);
-        for (k, a) in [p.model1, p.model2].iter().enumerate() {
+    for (i, a) in aggs.iter().enumerate() {
+        let ph = pct[i].iter().map(|(t, _)| pct_h(t)).fold(0.0, f64::max);
+        for (j, a) in a.iter().enumerate() {
             let Some(a) = a else { continue };
             let t = a.max.max(a.mean).max(0.0);
             data_max = data_max.max(t);
-            let need = GAP + label_h(&value_labels[i][k]) + PCT_GAP + ph + 2.0;
+            let need = GAP + label_h(&value_labels[i][j]) + PCT_GAP + ph + 2.0;
             let room = (h - need).max(h * 0.25);
             ymax = ymax.max(t * h / room);
         }
     }
-    let has_values = pairs
-        .iter()
-        .any(|p| p.model1.is_some() || p.model2.is_some());
+    let has_values = aggs.iter().flatten().any(Option::is_some);
     if ymax <= 0.0 || !ymax.is_finite() {
         ymax = 1.0;
         data_max = 1.0;
@@ -408,20 +430,22 @@ fn layout_in(
     let mut texts = Vec::new();
     let mut pct_labels = Vec::new();
     let value_color = palette::TEXT;
-    for (i, p) in pairs.iter().enumerate() {
+    for (i, a) in aggs.iter().enumerate() {
         let cx = plot.x0 + gw * (i as f64 + 0.5);
-        let mut stack_top = plot.y1;
-        for (k, (agg, bx, color)) in bars_of(i, p).into_iter().enumerate() {
-            let spec = BarSpec {
-                agg: agg.as_ref(),
-                cx: bx,
-                value_label: value_labels[i][k].clone(),
+        // The top of what is stacked on each bar (value label or "missing" marker).
+        let mut tops = vec![plot.y1; nb];
+        for (j, agg) in a.iter().enumerate() {
+            let bx = bar_x(i, j);
+            let color = if j == 0 {
+                palette::MODEL1
+            } else {
+                palette::candidate(j - 1)
             };
-            let Some(a) = spec.agg else {
+            let Some(a) = agg else {
                 // No bar for a missing value: a "missing" marker on the axis instead.
                 let t = TextItem::new(
                     "missing",
-                    spec.cx,
+                    bx,
                     plot.y1 - 3.0,
                     theme.small_px,
                     palette::MISSING,
@@ -431,14 +455,14 @@ fn layout_in(
                 } else {
                     t.anchor(HPos::Center, VPos::Bottom)
                 };
-                stack_top = stack_top.min(plot.y1 - 3.0 - missing_h);
+                tops[j] = plot.y1 - 3.0 - missing_h;
                 texts.push(t);
                 continue;
             };
             let y_mean = y_of(a.mean.max(0.0));
             let whisker = (a.n > 1).then(|| {
                 (
-                    spec.cx,
+                    bx,
                     y_of(a.min.max(0.0)),
                     y_of(a.max.max(0.0)),
                     (bar_w * 0.18).max(3.0),
@@ -446,43 +470,63 @@ fn layout_in(
             });
             let top_px = whisker.map_or(y_mean, |w| w.2.min(y_mean));
             bars.push(Bar {
-                rect: Rect::new(
-                    spec.cx - bar_w / 2.0,
-                    y_mean,
-                    spec.cx + bar_w / 2.0,
-                    plot.y1,
-                ),
+                rect: Rect::new(bx - bar_w / 2.0, y_mean, bx + bar_w / 2.0, plot.y1),
                 color,
                 whisker,
             });
-            let label = spec.value_label.unwrap_or_default();
-            let t = TextItem::new(label, spec.cx, top_px - GAP, theme.value_px, value_color);
+            let label = value_labels[i][j].clone().unwrap_or_default();
+            let t = TextItem::new(label, bx, top_px - GAP, theme.value_px, value_color);
             let t = if rotate_values {
                 t.anchor(HPos::Left, VPos::Center).rotated()
             } else {
                 t.anchor(HPos::Center, VPos::Bottom)
             };
-            stack_top = stack_top.min(t.bbox().y0);
+            tops[j] = t.bbox().y0;
             texts.push(t);
         }
-        texts.extend(repeat_labels(
-            p,
-            cx,
-            offset,
-            bar_w + gap,
-            gw,
-            plot.y1 + 5.0,
-            theme.small_px,
-        ));
-        let (label, color) = pct[i].clone();
-        let t = TextItem::new(label, cx, stack_top - PCT_GAP, theme.pct_px, color).bold();
-        let t = if rotate_pct {
-            t.anchor(HPos::Left, VPos::Center).rotated()
+        if k == 1 {
+            if let Some(p) = groups[i].first() {
+                texts.extend(repeat_labels(
+                    p,
+                    cx,
+                    offset,
+                    slot,
+                    gw,
+                    plot.y1 + 5.0,
+                    theme.small_px,
+                ));
+            }
         } else {
-            t.anchor(HPos::Center, VPos::Bottom)
-        };
-        pct_labels.push(t.clone());
-        texts.push(t);
+            texts.extend(repeat_labels_multi(
+                a,
+                |j| bar_x(i, j),
+                slot,
+                gw,
+                cx,
+                plot.y1 + 5.0,
+                theme.small_px,
+            ));
+        }
+        for (c, (label, color)) in pct[i].iter().enumerate() {
+            // One candidate: above the pair. Several: above the candidate's own bar, clear of
+            // its neighbours' labels.
+            let (x, stack_top) = if k == 1 {
+                (cx, tops.iter().copied().fold(plot.y1, f64::min))
+            } else {
+                let j = c + 1;
+                let near = tops[j - 1..(j + 2).min(nb)].iter().copied();
+                (bar_x(i, j), near.fold(plot.y1, f64::min))
+            };
+            let t =
+                TextItem::new(label.clone(), x, stack_top - PCT_GAP, theme.pct_px, *color).bold();
+            let t = if rotate_pct {
+                t.anchor(HPos::Left, VPos::Center).rotated()
+            } else {
+                t.anchor(HPos::Center, VPos::Bottom)
+            };
+            pct_labels.push(t.clone());
+            texts.push(t);
+        }
 
         let gy = plot.y1
             + 6.0
@@ -521,6 +565,51 @@ fn layout_in(
         texts,
         pct_labels,
     }
+}
+
+/// "n=…" for 1 + k bars: under each bar of a mean of several runs when they fit, otherwise one
+/// label under the group ("n=2/1/3", model 1 first).
+fn repeat_labels_multi(
+    aggs: &[Option<Aggregate>],
+    bar_x: impl Fn(usize) -> f64,
+    slot: f64,
+    gw: f64,
+    cx: f64,
+    y: f64,
+    px: f64,
+) -> Vec<TextItem> {
+    let n: Vec<Option<usize>> = aggs.iter().map(|a| a.map(|a| a.n)).collect();
+    if !n.iter().flatten().any(|n| *n > 1) {
+        return Vec::new();
+    }
+    let item = |s: String, x: f64, px: f64| {
+        TextItem::new(s, x, y, px, palette::SUBTLE).anchor(HPos::Center, VPos::Top)
+    };
+    let widest = n
+        .iter()
+        .flatten()
+        .map(|k| text_width(&format!("n={k}"), px, false))
+        .fold(0.0, f64::max);
+    if widest + 2.0 <= slot {
+        return n
+            .iter()
+            .enumerate()
+            .filter_map(|(j, k)| {
+                k.filter(|k| *k > 1)
+                    .map(|k| item(format!("n={k}"), bar_x(j), px))
+            })
+            .collect();
+    }
+    let parts: Vec<String> = n
+        .iter()
+        .map(|k| k.map_or_else(|| "\u{2013}".to_owned(), |k| k.to_string()))
+        .collect();
+    let s = format!("n={}", parts.join("/"));
+    let mut px = px;
+    while px > 7.0 && text_width(&s, px, false) > gw - 4.0 {
+        px -= 0.5;
+    }
+    vec![item(s, cx, px)]
 }
 
 /// "n=2" under each bar that is a mean of several runs; when the two do not fit side by side,
@@ -618,10 +707,12 @@ mod tests {
         let up = Pair {
             model1: agg(100.0),
             model2: agg(110.0),
+            ci: None,
         };
         let down = Pair {
             model1: agg(100.0),
             model2: agg(90.0),
+            ci: None,
         };
         assert_eq!(
             pct_label(&up, Metric::Throughput),
@@ -642,6 +733,7 @@ mod tests {
         let same = Pair {
             model1: agg(100.0),
             model2: agg(100.0),
+            ci: None,
         };
         assert_eq!(
             pct_label(&same, Metric::TtftP50),
@@ -651,14 +743,17 @@ mod tests {
             Pair {
                 model1: agg(0.0),
                 model2: agg(5.0),
+                ci: None,
             },
             Pair {
                 model1: None,
                 model2: agg(5.0),
+                ci: None,
             },
             Pair {
                 model1: agg(5.0),
                 model2: None,
+                ci: None,
             },
         ] {
             assert_eq!(
@@ -674,10 +769,12 @@ mod tests {
             Pair {
                 model1: agg(2450.0),
                 model2: None,
+                ci: None,
             },
             Pair {
                 model1: None,
                 model2: None,
+                ci: None,
             },
         ];
         let l = layout_panel(
@@ -703,6 +800,7 @@ mod tests {
         let none = Pair {
             model1: None,
             model2: None,
+            ci: None,
         };
         let l = layout_panel(
             area(),
@@ -733,6 +831,7 @@ mod tests {
             &[Pair {
                 model1: a,
                 model2: agg(120.0),
+                ci: None,
             }],
         );
         assert_eq!(l.texts.iter().filter(|t| t.text == "n=2").count(), 1);
@@ -766,6 +865,7 @@ mod tests {
             .map(|i| Pair {
                 model1: agg(12345.6 + i as f64),
                 model2: if i % 2 == 0 { rep } else { None },
+                ci: None,
             })
             .collect();
         let mut pairs = pairs;
@@ -801,6 +901,49 @@ mod tests {
         );
         assert!(!l.texts.iter().any(|t| t.rotated));
         assert_no_overlaps(&l);
+    }
+
+    #[test]
+    fn three_models_get_three_bars_and_a_label_above_each_candidate() {
+        let group = |a: f64, b: Option<f64>, c: Option<f64>| {
+            vec![
+                Pair {
+                    model1: agg(a),
+                    model2: b.and_then(agg),
+                    ci: None,
+                },
+                Pair {
+                    model1: agg(a),
+                    model2: c.and_then(agg),
+                    ci: None,
+                },
+            ]
+        };
+        let groups = vec![
+            group(100.0, Some(80.0), Some(130.0)),
+            group(12345.6, None, Some(12000.0)),
+            group(50.0, Some(50.0), Some(51.0)),
+        ];
+        let bt = [Some(4096), Some(8192), None];
+        for (area, theme) in [
+            (area(), Theme::LARGE),
+            (Rect::new(0.0, 0.0, 480.0, 420.0), Theme::SMALL),
+        ] {
+            let l = layout_panel_groups(area, &theme, Metric::TtftP50, &bt, &groups);
+            assert_eq!(l.bars.len(), 8);
+            assert_eq!(l.pct_labels.len(), 6);
+            assert_eq!(
+                l.bars[..3].iter().map(|b| b.color).collect::<Vec<_>>(),
+                [palette::MODEL1, palette::MODEL2, palette::candidate(1)]
+            );
+            // Each candidate's label is centred on (or starts at) its own bar.
+            let cx = |r: &Rect| (r.x0 + r.x1) / 2.0;
+            let label_x = |t: &TextItem| (t.bbox().x0 + t.bbox().x1) / 2.0;
+            assert!((label_x(&l.pct_labels[0]) - cx(&l.bars[1].rect)).abs() < 12.0);
+            assert!((label_x(&l.pct_labels[1]) - cx(&l.bars[2].rect)).abs() < 12.0);
+            assert_eq!(l.texts.iter().filter(|t| t.text == "missing").count(), 1);
+            assert_no_overlaps(&l);
+        }
     }
 
     #[test]

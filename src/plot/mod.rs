@@ -21,8 +21,8 @@
 //! of the bars. The layout measures text with the real DejaVu Sans advance widths instead.
 //!
 //! The % label contract (for tests reading the SVG): each % label is its own `<text>` element
-//! whose `fill` is exactly one of [`BETTER_COLOR`], [`WORSE_COLOR`], [`NA_COLOR`] ("n/a") or
-//! [`SAME_COLOR`] ("0.0%"), in the form plotters writes (`#RRGGBB`, uppercase); no other text
+//! whose `fill` is exactly one of [`BETTER_COLOR`], [`WORSE_COLOR`], [`NA_COLOR`] ("n/a"),
+//! [`SAME_COLOR`] ("0.0%") or [`NOISE_COLOR`] ("≈ +0.5%": the 95 % interval includes 0), in the form plotters writes (`#RRGGBB`, uppercase); no other text
 //! uses these fills. The text is the signed change with one decimal, minus as U+2212
 //! ("+12.3%", "−4.5%"), inside the element with surrounding whitespace (trim it).
 //!
@@ -38,7 +38,7 @@ mod png;
 pub mod raster;
 pub mod text;
 
-use crate::compare::ConfigComparison;
+use crate::compare::{ConfigComparison, MultiConfig};
 use crate::metrics::Metric;
 
 pub use raster::Rasterizer;
@@ -49,6 +49,8 @@ pub const BETTER_COLOR: &str = "#1A9641";
 pub const WORSE_COLOR: &str = "#D7191C";
 /// Colour of an "n/a" label (a value missing, or model 1's value is 0).
 pub const NA_COLOR: &str = "#808080";
+/// Colour of a label whose 95 % interval includes 0: "≈ +0.5%" (within noise).
+pub const NOISE_COLOR: &str = "#6E6E6E";
 /// Colour of a "0.0%" label (both means exactly equal): a neutral near-black.
 pub const SAME_COLOR: &str = "#333333";
 
@@ -65,32 +67,60 @@ pub struct ChartLabels<'a> {
     pub model2: &'a str,
 }
 
-/// Runs `f` with the labels made safe for a chart ([`text::chart_label`]).
-fn with_safe_labels(labels: &ChartLabels, f: impl FnOnce(&ChartLabels) -> String) -> String {
-    let (m1, m2) = (
-        text::chart_label(labels.model1),
-        text::chart_label(labels.model2),
-    );
-    f(&ChartLabels {
-        model1: &m1,
-        model2: &m2,
+/// Runs `f` with the names made safe for a chart ([`text::chart_label`]).
+fn with_safe_names(names: &ModelNames, f: impl FnOnce(&ModelNames) -> String) -> String {
+    let model1 = text::chart_label(names.model1);
+    let candidates: Vec<_> = names
+        .candidates
+        .iter()
+        .map(|c| text::chart_label(c))
+        .collect();
+    f(&ModelNames {
+        model1: &model1,
+        candidates: candidates.iter().map(|c| &c[..]).collect(),
     })
+}
+
+/// Model 1 and the candidates compared with it (model 2, …), as legends and titles show them.
+#[derive(Debug, Clone)]
+pub struct ModelNames<'a> {
+    pub model1: &'a str,
+    pub candidates: Vec<&'a str>,
+}
+
+impl<'a> From<&ChartLabels<'a>> for ModelNames<'a> {
+    fn from(l: &ChartLabels<'a>) -> Self {
+        ModelNames {
+            model1: l.model1,
+            candidates: vec![l.model2],
+        }
+    }
 }
 
 /// One metric of one parallelism configuration as an SVG document (1200×700).
 pub fn metric_chart_svg(cmp: &ConfigComparison, metric: Metric, labels: &ChartLabels) -> String {
-    with_safe_labels(labels, |l| {
-        chart::render(chart::METRIC_SIZE, |root| {
-            chart::metric_chart(root, cmp, metric, l)
-        })
-    })
+    multi_metric_chart_svg(&MultiConfig::single(cmp), metric, &labels.into())
 }
 
 /// All seven metrics of one parallelism configuration as one SVG document (2000×1040).
 pub fn combined_chart_svg(cmp: &ConfigComparison, labels: &ChartLabels) -> String {
-    with_safe_labels(labels, |l| {
+    multi_combined_chart_svg(&MultiConfig::single(cmp), &labels.into())
+}
+
+/// [`metric_chart_svg`] with 1 + k bars per x value (model 1 and k candidates).
+pub fn multi_metric_chart_svg(cmp: &MultiConfig, metric: Metric, names: &ModelNames) -> String {
+    with_safe_names(names, |n| {
+        chart::render(chart::METRIC_SIZE, |root| {
+            chart::metric_chart(root, cmp, metric, n)
+        })
+    })
+}
+
+/// [`combined_chart_svg`] with 1 + k bars per x value.
+pub fn multi_combined_chart_svg(cmp: &MultiConfig, names: &ModelNames) -> String {
+    with_safe_names(names, |n| {
         chart::render(chart::COMBINED_SIZE, |root| {
-            chart::combined_chart(root, cmp, l)
+            chart::combined_chart(root, cmp, n)
         })
     })
 }
@@ -122,18 +152,22 @@ mod tests {
             Pair {
                 model1: one(100.0),
                 model2: one(120.0),
+                ci: None,
             },
             Pair {
                 model1: one(100.0),
                 model2: one(90.0),
+                ci: None,
             },
             Pair {
                 model1: one(100.0),
                 model2: None,
+                ci: None,
             },
             Pair {
                 model1: rep,
                 model2: one(150.0),
+                ci: None,
             },
         ];
         ConfigComparison {
@@ -190,6 +224,7 @@ mod tests {
         assert_eq!(WORSE_COLOR, palette::svg_hex(palette::WORSE));
         assert_eq!(NA_COLOR, palette::svg_hex(palette::NA));
         assert_eq!(SAME_COLOR, palette::svg_hex(palette::SAME));
+        assert_eq!(NOISE_COLOR, palette::svg_hex(palette::NOISE));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::names::{model_folder_name, ModelNameError};
-use super::read::{read_model_name, read_run};
+use super::read::{read_model_name, read_run, read_run_with_samples};
 use super::{ModelRuns, SkippedRun};
 
 #[derive(Debug, thiserror::Error)]
@@ -140,8 +140,18 @@ pub fn resolve_model_dir(base: &Path, name: &str) -> Result<PathBuf, DiscoverErr
 /// Reads every run of a model folder, in parallel. Unreadable runs are kept as
 /// [`SkippedRun`]s with their reason, never fatal.
 pub fn load_model_dir(dir: &Path) -> Result<ModelRuns, DiscoverError> {
+    load_model_dir_with(dir, false)
+}
+
+/// [`load_model_dir`], also reading each run's per-request samples when `samples`.
+pub fn load_model_dir_with(dir: &Path, samples: bool) -> Result<ModelRuns, DiscoverError> {
     let dirs = run_dirs(dir)?;
-    let results: Vec<_> = dirs.par_iter().map(|d| (d, read_run(d))).collect();
+    let read = if samples {
+        read_run_with_samples
+    } else {
+        read_run
+    };
+    let results: Vec<_> = dirs.par_iter().map(|d| (d, read(d))).collect();
     let mut out = ModelRuns {
         folder_name: dir
             .file_name()
@@ -166,6 +176,11 @@ pub fn load_model_dir(dir: &Path) -> Result<ModelRuns, DiscoverError> {
 /// [`resolve_model_dir`] then [`load_model_dir`].
 pub fn load_model(base: &Path, name: &str) -> Result<ModelRuns, DiscoverError> {
     load_model_dir(&resolve_model_dir(base, name)?)
+}
+
+/// [`load_model`] with per-request samples (for `compare`'s intervals).
+pub fn load_model_with_samples(base: &Path, name: &str) -> Result<ModelRuns, DiscoverError> {
+    load_model_dir_with(&resolve_model_dir(base, name)?, true)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod discover;
 pub mod names;
 pub mod pyjson;
 pub mod read;
+pub mod samples;
 pub mod write;
 
 use std::fmt;
@@ -95,6 +96,8 @@ pub struct RunSummary {
     /// Metric values the file holds but that cannot be measurements (negative, absurdly large),
     /// as `key = value`; they are missing in `values`.
     pub invalid_values: Vec<String>,
+    /// Per-request samples, read only when a command needs them (`compare`'s intervals).
+    pub samples: Option<std::sync::Arc<crate::significance::RunSamples>>,
 }
 
 /// A run folder that could not be used, and why (printed as one warning line).

@@ -17,8 +17,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::pyjson::PyJsonReader;
+use super::samples::RawSamples;
 use super::{ConfigKey, MetricValues, Parallelism, RunSummary};
 use crate::metrics::Metric;
+use crate::significance::RunSamples;
 
 pub const RESULTS_FILE: &str = "benchmark_results.json";
 pub const CONFIG_FILE: &str = "config.json";
@@ -186,6 +188,21 @@ pub fn read_bounded(path: &Path, file: &'static str) -> Result<Option<Vec<u8>>, 
     Ok(Some(buf))
 }
 
+/// [`RawResults`] plus the per-request samples `compare` needs for its intervals.
+#[derive(Deserialize)]
+struct RawResultsWithSamples {
+    #[serde(default)]
+    benchmark_config: Option<Map<String, Value>>,
+    #[serde(default)]
+    benchmark_stats: Option<Map<String, Value>>,
+    #[serde(default)]
+    run_info: Option<Map<String, Value>>,
+    #[serde(default)]
+    interrupted: Option<Value>,
+    #[serde(default)]
+    individual_requests: Option<RawSamples>,
+}
+
 fn classify(e: serde_json::Error) -> RunReadError {
     use serde_json::error::Category;
     match e.classify() {
@@ -198,11 +215,14 @@ fn classify(e: serde_json::Error) -> RunReadError {
     }
 }
 
-fn parse_results(path: &Path) -> Result<RawResults, RunReadError> {
+fn parse_results<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RunReadError> {
     parse_results_with_limit(path, IN_MEMORY_LIMIT)
 }
 
-fn parse_results_with_limit(path: &Path, in_memory_limit: u64) -> Result<RawResults, RunReadError> {
+fn parse_results_with_limit<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    in_memory_limit: u64,
+) -> Result<T, RunReadError> {
     let io = |source| RunReadError::Io {
         file: RESULTS_FILE,
         source,
@@ -365,7 +385,31 @@ fn partial_reason(raw: &RawResults) -> Option<String> {
 
 /// Reads one `run_*` folder.
 pub fn read_run(dir: &Path) -> Result<RunSummary, RunReadError> {
-    let raw = parse_results(&dir.join(RESULTS_FILE))?;
+    let raw: RawResults = parse_results(&dir.join(RESULTS_FILE))?;
+    summary_of(dir, raw)
+}
+
+/// Reads one `run_*` folder with its per-request samples (TTFT, total latency, token gaps),
+/// prepared for the intervals of `compare`; `samples` stays `None` when the file has none
+/// that reproduce its metrics.
+pub fn read_run_with_samples(dir: &Path) -> Result<RunSummary, RunReadError> {
+    let raw: RawResultsWithSamples = parse_results(&dir.join(RESULTS_FILE))?;
+    let mut run = summary_of(
+        dir,
+        RawResults {
+            benchmark_config: raw.benchmark_config,
+            benchmark_stats: raw.benchmark_stats,
+            run_info: raw.run_info,
+            interrupted: raw.interrupted,
+        },
+    )?;
+    run.samples = raw.individual_requests.and_then(|s| {
+        RunSamples::new(s.ttft, s.total, s.gaps, &run.values).map(std::sync::Arc::new)
+    });
+    Ok(run)
+}
+
+fn summary_of(dir: &Path, raw: RawResults) -> Result<RunSummary, RunReadError> {
     let partial = partial_reason(&raw);
     let stats = raw.benchmark_stats.unwrap_or_default();
     if !has_metric_fields(&stats) {
@@ -437,6 +481,7 @@ pub fn read_run(dir: &Path) -> Result<RunSummary, RunReadError> {
         values,
         partial,
         invalid_values,
+        samples: None,
     })
 }
 
@@ -448,7 +493,7 @@ pub fn read_model_name(dir: &Path) -> Option<String> {
             return Some(m.to_owned());
         }
     }
-    let raw = parse_results(&dir.join(RESULTS_FILE)).ok()?;
+    let raw: RawResults = parse_results(&dir.join(RESULTS_FILE)).ok()?;
     raw.benchmark_config?
         .get("model_name")
         .and_then(Value::as_str)
@@ -503,13 +548,13 @@ mod tests {
     fn streaming_path_gives_the_same_answers() {
         let d = run_dir(Some(FULL), None);
         let p = d.path().join(RESULTS_FILE);
-        let streamed = parse_results_with_limit(&p, 0).unwrap();
-        let in_memory = parse_results_with_limit(&p, u64::MAX).unwrap();
+        let streamed: RawResults = parse_results_with_limit(&p, 0).unwrap();
+        let in_memory: RawResults = parse_results_with_limit(&p, u64::MAX).unwrap();
         assert_eq!(streamed.benchmark_config, in_memory.benchmark_config);
         assert_eq!(streamed.benchmark_stats, in_memory.benchmark_stats);
         std::fs::write(&p, &FULL[..FULL.len() - 40]).unwrap();
         assert!(matches!(
-            parse_results_with_limit(&p, 0),
+            parse_results_with_limit::<RawResults>(&p, 0),
             Err(RunReadError::Truncated(_))
         ));
     }

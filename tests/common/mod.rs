@@ -158,3 +158,85 @@ pub fn sweep_dry_run(model: &str, out: &Path, extra: &[&str]) -> (i32, String, S
     args.extend_from_slice(extra);
     modelbench(&args)
 }
+
+/// One request of a generated run (seconds): TTFT and the token gaps; its total latency is
+/// TTFT + Σ gaps.
+pub struct Req {
+    pub ttft: f64,
+    pub gaps: Vec<f64>,
+}
+
+fn percentile_linear(v: &mut [f64], q: f64) -> f64 {
+    v.sort_unstable_by(f64::total_cmp);
+    let rank = q / 100.0 * (v.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (rank - lo as f64)
+}
+
+/// Writes a run whose `individual_requests` hold `reqs` and whose `benchmark_stats` are
+/// computed from them as modelbench/the users' scripts do (ms, numpy-linear percentiles).
+#[allow(clippy::too_many_arguments)]
+pub fn write_run_requests(
+    base: &Path,
+    folder: &str,
+    run: &str,
+    model: &str,
+    tp: u32,
+    mnbt: u64,
+    throughput: f64,
+    reqs: &[Req],
+) -> PathBuf {
+    let dir = base.join(folder).join(run);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ms = |v: Vec<f64>| v.into_iter().map(|x| x * 1000.0).collect::<Vec<f64>>();
+    let ttft = ms(reqs.iter().map(|r| r.ttft).collect());
+    let total = ms(reqs
+        .iter()
+        .map(|r| r.ttft + r.gaps.iter().sum::<f64>())
+        .collect());
+    let gaps = ms(reqs.iter().flat_map(|r| r.gaps.iter().copied()).collect());
+    let group = |prefix: &str, v: &[f64]| {
+        let mut v = v.to_vec();
+        format!(
+            r#"{{"{prefix}_p50": {}, "{prefix}_p99": {}}}"#,
+            py(percentile_linear(&mut v, 50.0)),
+            py(percentile_linear(&mut v, 99.0))
+        )
+    };
+    let requests: Vec<String> = reqs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let gaps: Vec<String> = r.gaps.iter().map(|g| py(*g)).collect();
+            format!(
+                r#"{{"request_id": "r{i}", "input_tokens": 100, "output_tokens": {}, "total_latency": {}, "time_to_first_token": {}, "token_latencies": [{}]}}"#,
+                r.gaps.len() + 1,
+                py(r.ttft + r.gaps.iter().sum::<f64>()),
+                py(r.ttft),
+                gaps.join(", ")
+            )
+        })
+        .collect();
+    let json = format!(
+        r#"{{"benchmark_config": {{"model_name": "{model}", "tensor_parallel_size": {tp}, "pipeline_parallel_size": 1,
+        "data_parallel_size": 1, "max_num_batched_tokens": {mnbt}}},
+    "benchmark_stats": {{
+        "summary": {{"total_requests": {n}, "overall_throughput_tokens_per_sec": {thr}}},
+        "latency_percentiles_ms": {{
+            "total_generation_latency": {e2e},
+            "time_to_first_token": {tt},
+            "inter_token_latency": {itl}
+        }}
+    }},
+    "individual_requests": [{reqs}]
+}}"#,
+        n = reqs.len(),
+        thr = py(throughput),
+        e2e = group("total", &total),
+        tt = group("first_token", &ttft),
+        itl = group("inter_token", &gaps),
+        reqs = requests.join(",\n")
+    );
+    std::fs::write(dir.join("benchmark_results.json"), json).unwrap();
+    dir
+}
