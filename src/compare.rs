@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rayon::prelude::*;
 
 use crate::metrics::{diff_pct, verdict, Metric, Verdict};
-use crate::results::{ConfigKey, ModelRuns, Parallelism, RunSummary};
+use crate::results::{ChartKey, ConfigKey, ModelRuns, Parallelism, RunSummary};
 use crate::significance::{config_seed, diff_cis, DiffCi};
 
 /// Repeats of one configuration for one metric: mean with min–max range and the number of
@@ -70,7 +70,7 @@ impl Pair {
 /// Everything one chart set (one parallelism configuration) shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigComparison {
-    pub par: Parallelism,
+    pub par: ChartKey,
     /// X axis: the max_num_batched_tokens values both models have, ascending (`None` = default).
     pub batch_tokens: Vec<Option<u64>>,
     /// `pairs[metric.index()][i]` is the pair at `batch_tokens[i]`.
@@ -95,7 +95,7 @@ impl ConfigComparison {
 /// pairs of its [`ConfigComparison`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct MultiConfig {
-    pub par: Parallelism,
+    pub par: ChartKey,
     /// X axis: every max_num_batched_tokens value that model 1 shares with some candidate.
     pub batch_tokens: Vec<Option<u64>>,
     /// `groups[metric.index()][i][j]`: candidate `j` against model 1 at `batch_tokens[i]`
@@ -124,7 +124,7 @@ impl MultiConfig {
     /// Every parallelism configuration any candidate shares with model 1, in order; `cmps`
     /// are the candidates' comparisons with model 1.
     pub fn combine(cmps: &[&Comparison]) -> Vec<MultiConfig> {
-        let pars: BTreeSet<Parallelism> = cmps
+        let pars: BTreeSet<ChartKey> = cmps
             .iter()
             .flat_map(|c| c.configs.iter().map(|cc| cc.par))
             .collect();
@@ -241,9 +241,9 @@ pub fn compare(m1: &ModelRuns, m2: &ModelRuns, only: Option<Parallelism>) -> Com
     let k1: BTreeSet<ConfigKey> = g1.keys().copied().filter(keep).collect();
     let k2: BTreeSet<ConfigKey> = g2.keys().copied().filter(keep).collect();
 
-    let mut by_par: BTreeMap<Parallelism, Vec<ConfigKey>> = BTreeMap::new();
+    let mut by_par: BTreeMap<ChartKey, Vec<ConfigKey>> = BTreeMap::new();
     for k in k1.intersection(&k2) {
-        by_par.entry(k.par).or_default().push(*k);
+        by_par.entry(k.chart()).or_default().push(*k);
     }
     // The intervals, one independent job per configuration (seeded by the configuration).
     let shared: Vec<ConfigKey> = k1.intersection(&k2).copied().collect();
@@ -311,6 +311,7 @@ mod tests {
             config: ConfigKey {
                 par: Parallelism { tp, dp: 1, pp: 1 },
                 max_num_batched_tokens: Some(mnbt),
+                load: crate::results::Load::NONE,
             },
             other_config: String::new(),
             values,

@@ -792,6 +792,7 @@ pub(crate) mod tests {
                     pp: 1,
                 },
                 max_num_batched_tokens: None,
+                load: crate::results::Load::NONE,
             },
             other_config: String::new(),
             values,

@@ -86,6 +86,7 @@ impl ExpectedGrid {
                         out.insert(ConfigKey {
                             par,
                             max_num_batched_tokens: Some(m),
+                            load: crate::results::Load::NONE,
                         });
                     }
                 }
@@ -97,7 +98,14 @@ impl ExpectedGrid {
 
 /// Grid configurations without a readable run.
 pub fn missing_configs(grid: &ExpectedGrid, runs: &[RunSummary]) -> Vec<ConfigKey> {
-    let have: BTreeSet<ConfigKey> = runs.iter().map(|r| r.config).collect();
+    // A run at any load covers its configuration.
+    let have: BTreeSet<ConfigKey> = runs
+        .iter()
+        .map(|r| ConfigKey {
+            load: crate::results::Load::NONE,
+            ..r.config
+        })
+        .collect();
     grid.configs()
         .into_iter()
         .filter(|k| !have.contains(k))
@@ -160,6 +168,7 @@ mod tests {
             config: ConfigKey {
                 par: Parallelism { tp, dp, pp: 1 },
                 max_num_batched_tokens: Some(mnbt),
+                load: crate::results::Load::NONE,
             },
             other_config: String::new(),
             values,

@@ -547,3 +547,66 @@ fn summarize_rows_missing_grid_and_best() {
     assert_ne!(code, 0);
     assert!(stderr.contains("--expected-grid"), "{stderr}");
 }
+
+/// Runs of one configuration at different loads (`benchmark_config.max_concurrency` /
+/// `request_rate`, as `run --concurrency 1,4` writes them) are different measurements: never
+/// averaged as repeats; each load gets its own charts and CSV (the file tag says the load), and
+/// runs without a recorded load keep the users' file names.
+#[test]
+fn runs_at_different_loads_are_never_averaged_as_repeats() {
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("results");
+    for (model, folder, thr) in [("org/a", "org_a", 100.0), ("org/b", "org_b", 200.0)] {
+        for (run, conc, scale) in [
+            ("run_20250101_000001", 1, 1.0),
+            ("run_20250101_000002", 4, 3.0),
+        ] {
+            let dir = write_run(
+                &base,
+                folder,
+                run,
+                model,
+                1,
+                1,
+                1,
+                4096,
+                values(thr * scale, 50.0 * scale),
+            );
+            let p = dir.join("benchmark_results.json");
+            let text = std::fs::read_to_string(&p).unwrap().replacen(
+                "\"max_num_batched_tokens\": 4096}",
+                &format!("\"max_num_batched_tokens\": 4096, \"max_concurrency\": {conc}, \"request_rate\": null}}"),
+                1,
+            );
+            std::fs::write(&p, text).unwrap();
+        }
+    }
+    let out = d.path().join("plots");
+    let (code, stdout, err) = modelbench(&[
+        "compare",
+        "--model1",
+        "org/a",
+        "--model2",
+        "org/b",
+        "--base-dir",
+        base.to_str().unwrap(),
+        "--output-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    assert!(!err.contains("averaged as repeats"), "{err}");
+    for (tag, thr1, thr2) in [
+        ("tp1_dp1_pp1_c1", "100", "200"),
+        ("tp1_dp1_pp1_c4", "300", "600"),
+    ] {
+        let csv = std::fs::read_to_string(out.join(format!("comparison_{tag}.csv"))).unwrap();
+        let row = csv
+            .lines()
+            .find(|l| l.starts_with("overall_throughput_tokens_per_sec,"))
+            .unwrap();
+        let cells: Vec<&str> = row.split(',').collect();
+        assert_eq!(cells[2..7], [thr1, thr2, "100", "1", "1"], "{tag}: {row}");
+        assert!(out.join(format!("ttft_p50_ms_{tag}.png")).exists(), "{tag}");
+    }
+    assert!(stdout.contains("concurrency 4"), "{stdout}");
+}

@@ -82,8 +82,9 @@ fn nothing_comparable(
                 .iter()
                 .flat_map(|c| {
                     c.batch_tokens.iter().map(|&b| ConfigKey {
-                        par: c.par,
+                        par: c.par.par,
                         max_num_batched_tokens: b,
+                        load: c.par.load,
                     })
                 })
                 .collect();

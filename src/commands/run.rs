@@ -41,6 +41,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
                 pp: args.pp,
             },
             max_num_batched_tokens: args.max_num_batched_tokens,
+            load: crate::results::Load::NONE,
         },
         extra_config: Default::default(),
         command_line: crate::secrets::mask_command_line(&argv),

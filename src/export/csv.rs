@@ -164,10 +164,13 @@ mod tests {
             ci: None,
         };
         let cmp = ConfigComparison {
-            par: Parallelism {
-                tp: 1,
-                dp: 1,
-                pp: 1,
+            par: crate::results::ChartKey {
+                par: Parallelism {
+                    tp: 1,
+                    dp: 1,
+                    pp: 1,
+                },
+                load: crate::results::Load::NONE,
             },
             batch_tokens: vec![Some(4096)],
             pairs,

@@ -171,10 +171,13 @@ mod tests {
             },
         ];
         ConfigComparison {
-            par: Parallelism {
-                tp: 2,
-                dp: 1,
-                pp: 1,
+            par: crate::results::ChartKey {
+                par: Parallelism {
+                    tp: 2,
+                    dp: 1,
+                    pp: 1,
+                },
+                load: crate::results::Load::NONE,
             },
             batch_tokens: vec![Some(4096), Some(8192), Some(16384), None],
             pairs: vec![pairs; Metric::ALL.len()],

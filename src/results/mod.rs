@@ -43,20 +43,131 @@ impl fmt::Display for Parallelism {
     }
 }
 
+/// The load a run was measured at (`benchmark_config.max_concurrency` and `request_rate`;
+/// both `None` for runs that do not record them, as the users' older runs). Runs at different
+/// loads are different measurements: never averaged as repeats, charted apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Load {
+    pub max_concurrency: Option<u32>,
+    /// Requests per second as the bits of a non-negative `f64` (their order is the numbers'
+    /// order); `inf` is `f64::INFINITY`.
+    request_rate_bits: Option<u64>,
+}
+
+impl Load {
+    /// No recorded load.
+    pub const NONE: Load = Load {
+        max_concurrency: None,
+        request_rate_bits: None,
+    };
+
+    pub fn new(max_concurrency: Option<u32>, request_rate: Option<f64>) -> Load {
+        Load {
+            max_concurrency,
+            request_rate_bits: request_rate
+                .filter(|r| *r > 0.0 && !r.is_nan())
+                .map(f64::to_bits),
+        }
+    }
+
+    pub fn request_rate(&self) -> Option<f64> {
+        self.request_rate_bits.map(f64::from_bits)
+    }
+
+    pub fn is_none(&self) -> bool {
+        *self == Load::default()
+    }
+
+    fn rate_text(r: f64) -> String {
+        if r.is_infinite() {
+            "inf".to_owned()
+        } else {
+            format!("{r}")
+        }
+    }
+
+    /// `""` without a load, else `_c64`, `_rinf`, `_c64_r2.5` (appended to file names, so the
+    /// users' older runs keep their file names).
+    pub fn file_tag(&self) -> String {
+        let mut t = String::new();
+        if let Some(c) = self.max_concurrency {
+            t.push_str(&format!("_c{c}"));
+        }
+        if let Some(r) = self.request_rate() {
+            t.push_str(&format!("_r{}", Load::rate_text(r)));
+        }
+        t
+    }
+}
+
+impl fmt::Display for Load {
+    /// `concurrency 64`, `request rate 2 req/s, concurrency ≤ 64`; empty without a load.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.max_concurrency, self.request_rate()) {
+            (None, None) => Ok(()),
+            (Some(c), None) => write!(f, "concurrency {c}"),
+            (None, Some(r)) => write!(f, "request rate {} req/s", Load::rate_text(r)),
+            (Some(c), Some(r)) => write!(
+                f,
+                "request rate {} req/s, concurrency ≤ {c}",
+                Load::rate_text(r)
+            ),
+        }
+    }
+}
+
+/// What one chart (or set of charts) is about: a parallelism configuration at one load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChartKey {
+    pub par: Parallelism,
+    pub load: Load,
+}
+
+impl ChartKey {
+    /// `tp2_dp1_pp1` (the users' file names), `tp2_dp1_pp1_c64` with a load.
+    pub fn file_tag(&self) -> String {
+        format!("{}{}", self.par.file_tag(), self.load.file_tag())
+    }
+}
+
+impl fmt::Display for ChartKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.load.is_none() {
+            write!(f, "{}", self.par)
+        } else {
+            write!(f, "{}, {}", self.par, self.load)
+        }
+    }
+}
+
 /// A run's configuration key: parallelism plus max_num_batched_tokens (`None` when the run did
-/// not record it, i.e. the server default).
+/// not record it, i.e. the server default), plus the load it was measured at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConfigKey {
     pub par: Parallelism,
     pub max_num_batched_tokens: Option<u64>,
+    pub load: Load,
+}
+
+impl ConfigKey {
+    pub fn chart(&self) -> ChartKey {
+        ChartKey {
+            par: self.par,
+            load: self.load,
+        }
+    }
 }
 
 impl fmt::Display for ConfigKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.max_num_batched_tokens {
-            Some(m) => write!(f, "{}, max_num_batched_tokens={}", self.par, m),
-            None => write!(f, "{}, max_num_batched_tokens=default", self.par),
+            Some(m) => write!(f, "{}, max_num_batched_tokens={}", self.par, m)?,
+            None => write!(f, "{}, max_num_batched_tokens=default", self.par)?,
         }
+        if !self.load.is_none() {
+            write!(f, ", {}", self.load)?;
+        }
+        Ok(())
     }
 }
 

@@ -35,13 +35,30 @@ pub const MAX_FILE_BYTES: u64 = 1 << 30;
 const IN_MEMORY_LIMIT: u64 = 32 * 1024 * 1024;
 
 /// `benchmark_config` fields that make up the model name and the [`ConfigKey`].
-const CONFIG_KEY_FIELDS: [&str; 5] = [
+const CONFIG_KEY_FIELDS: [&str; 7] = [
     "model_name",
     "tensor_parallel_size",
     "data_parallel_size",
     "pipeline_parallel_size",
     "max_num_batched_tokens",
+    "max_concurrency",
+    "request_rate",
 ];
+
+/// The load a run records in `benchmark_config` (`max_concurrency`: a whole number;
+/// `request_rate`: a number or `"inf"`); anything else counts as not recorded.
+fn load_of(bc: &Map<String, Value>) -> crate::results::Load {
+    let conc = bc
+        .get("max_concurrency")
+        .and_then(Value::as_u64)
+        .and_then(|c| u32::try_from(c).ok());
+    let rate = match bc.get("request_rate") {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("inf") => Some(f64::INFINITY),
+        _ => None,
+    };
+    crate::results::Load::new(conc, rate)
+}
 
 /// Why a run folder cannot be used. Printed after the run folder's path.
 #[derive(Debug, thiserror::Error)]
@@ -458,6 +475,7 @@ fn summary_of(dir: &Path, raw: RawResults) -> Result<RunSummary, RunReadError> {
             pp: par_field("pipeline_parallel_size")?,
         },
         max_num_batched_tokens: field("max_num_batched_tokens")?,
+        load: load_of(&bc),
     };
     let model_name = bc
         .get("model_name")

@@ -416,6 +416,7 @@ impl GridSpec {
                         pp: par(c.pp, "pp")?,
                     },
                     max_num_batched_tokens: c.max_num_batched_tokens,
+                    load: crate::results::Load::NONE,
                 },
                 extra,
             });
@@ -474,6 +475,7 @@ impl GridSpec {
                                     key: ConfigKey {
                                         par: Parallelism { tp, dp, pp },
                                         max_num_batched_tokens: m,
+                                        load: crate::results::Load::NONE,
                                     },
                                     extra: extra.clone(),
                                 });
