@@ -101,43 +101,33 @@ pub enum WorkloadError {
 /// Largest workload file read (`--prompts-file`, `--trace`, ShareGPT): 4 GiB.
 pub const MAX_INPUT_FILE: u64 = 4 << 30;
 
-/// Reads a workload file whole: only a regular file (after following links; a FIFO would block
-/// and `/dev/zero` never ends) of at most [`MAX_INPUT_FILE`] bytes.
+/// Reads a workload file whole with the project's one rule for input files
+/// ([`crate::results::read::open_bounded`]): only a regular file (after following links; a
+/// FIFO would block and `/dev/zero` never ends) of at most [`MAX_INPUT_FILE`] bytes.
 pub(crate) fn read_input(path: &std::path::Path) -> Result<Vec<u8>, WorkloadError> {
     use std::io::Read;
-    let io = |source| WorkloadError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     let invalid = |message: String| WorkloadError::Invalid {
         path: path.to_path_buf(),
         message,
     };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if !meta.is_file() {
-        return Err(invalid(if meta.is_dir() {
-            "is a folder, not a file".to_owned()
-        } else {
-            "is not a regular file (a FIFO, socket or device); give a file".to_owned()
-        }));
-    }
-    let too_big = || {
-        invalid(format!(
-            "is larger than the {} GiB limit",
-            MAX_INPUT_FILE >> 30
-        ))
+    let io = |source| WorkloadError::Io {
+        path: path.to_path_buf(),
+        source,
     };
-    if meta.len() > MAX_INPUT_FILE {
-        return Err(too_big());
-    }
-    let mut buf = Vec::with_capacity(meta.len() as usize);
-    std::fs::File::open(path)
-        .map_err(io)?
-        .take(MAX_INPUT_FILE + 1)
+    let opened = crate::results::read::open_bounded(path, "the file", MAX_INPUT_FILE)
+        .map_err(|e| invalid(e.to_string()))?;
+    let Some((file, len)) = opened else {
+        return Err(io(std::io::Error::from_raw_os_error(libc::ENOENT)));
+    };
+    let mut buf = Vec::with_capacity(len as usize);
+    file.take(MAX_INPUT_FILE + 1)
         .read_to_end(&mut buf)
         .map_err(io)?;
     if buf.len() as u64 > MAX_INPUT_FILE {
-        return Err(too_big());
+        return Err(invalid(format!(
+            "the file is larger than the {} GiB limit",
+            MAX_INPUT_FILE >> 30
+        )));
     }
     Ok(buf)
 }
@@ -216,9 +206,9 @@ mod tests {
         // SAFETY: mkfifo on a NUL-terminated path we own.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         for (p, want) in [
-            (fifo.as_path(), "not a regular file"),
-            (Path::new("/dev/zero"), "not a regular file"),
-            (d.path(), "is a folder"),
+            (fifo.as_path(), "not a regular file (a FIFO)"),
+            (Path::new("/dev/zero"), "not a regular file (a device)"),
+            (d.path(), "not a regular file (a directory)"),
         ] {
             let e = read_input(p).unwrap_err().to_string();
             assert!(e.contains(want), "{e}");
