@@ -8,6 +8,8 @@
 # 2. For each model: start `vllm serve` in its own process group, wait for /health, scrape /metrics,
 #    `modelbench run` (random dataset, the model's tokenizer, --ignore-eos), scrape /metrics again,
 #    stop the server, then check the results against vLLM's counters (scripts/e2e/check_run.py).
+#    Against the first model, before its server stops: `modelbench run --concurrency 1,2,4` — three
+#    run folders, levels recorded, throughput rising (scripts/e2e/check_levels.py).
 # 3. `modelbench compare --all-configs --combined` on the two results; charts must exist.
 # 4. For each model, `modelbench sweep` over one configuration (max-num-batched-tokens 1024,
 #    max-num-seqs 8: one `vllm serve` start per model, which the sweep starts, warms up, measures
@@ -47,6 +49,11 @@ MNBT=2048 # --max-num-batched-tokens given to vllm serve and recorded by modelbe
 SERVE_COMMON="--max-model-len 1024 --dtype float32 --enforce-eager"
 read -ra SERVE_FLAGS <<<"$SERVE_COMMON --max-num-batched-tokens $MNBT"
 STARTUP_TIMEOUT=${MODELBENCH_E2E_STARTUP_TIMEOUT:-600}
+# Load levels of one `modelbench run --concurrency 1,2,4` (issue 10), against the first model.
+LEVELS=1,2,4
+LEVELS_INPUT_LEN=64
+LEVELS_OUTPUT_LEN=32
+LEVELS_NUM_PROMPTS=16
 # The sweep: one configuration per model (one server start each: the point is the server
 # lifecycle driven by modelbench, not the numbers), values different from the run's so that the
 # recorded benchmark_config is seen to follow the sweep.
@@ -129,6 +136,21 @@ run_model() {
   timing "$name: modelbench run ($NUM_PROMPTS x $INPUT_LEN->$OUTPUT_LEN tokens, concurrency $CONCURRENCY)" "$t0"
   check "$name: modelbench run exits 0 (exit $rc)" test "$rc" -eq 0
   scrape_after "$port" "$after" "$NUM_PROMPTS" "$before"
+
+  # Load levels (issue 10): one invocation, three run folders, throughput rising with the load.
+  # On the first model only, against the same server, into a folder of its own (the checks
+  # above read the latest run folder of $BASE).
+  if [ "$name" = "${MODEL_NAMES[0]}" ]; then
+    t0=$(now)
+    run_bg "$WORK/$name.levels.log" timeout 600 "$MODELBENCH" run --base-url "http://127.0.0.1:$port" \
+      --model "$name" --dataset random --input-len "$LEVELS_INPUT_LEN" --output-len "$LEVELS_OUTPUT_LEN" \
+      --num-prompts "$LEVELS_NUM_PROMPTS" --concurrency "$LEVELS" --tokenizer "$MODELS_DIR/$name" \
+      --ignore-eos --seed 2 --output-dir "$WORK/levels"
+    rc=$?
+    timing "$name: modelbench run --concurrency $LEVELS" "$t0"
+    check "$name: modelbench run --concurrency $LEVELS exits 0 (exit $rc)" test "$rc" -eq 0
+    count_checks "$name levels" python3 "$HERE/e2e/check_levels.py" "$WORK/levels/$name" "$LEVELS"
+  fi
 
   t0=$(now)
   stop_group "$pg"

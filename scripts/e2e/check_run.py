@@ -11,7 +11,9 @@ Latency agreement (see docs/e2e.md): vLLM's histograms time a request from the m
 server accepted it to the moment its output processor handled the first / last token, both inside
 the client's span (send -> first content byte, send -> last byte). So the client's mean may exceed
 the server's by the loopback HTTP/SSE overhead but must never be below it:
-    -LOWER_MS <= client_mean - server_mean <= max(UPPER_MS, UPPER_REL * server_mean_e2e)
+    E2E:  -LOWER_MS <= client_mean - server_mean <= max(UPPER_MS, UPPER_REL * server_mean_e2e)
+    TTFT: -LOWER_MS <= client_mean - server_mean   (vLLM's TTFT clock starts after a wait that its
+          E2E clock includes: on a busy machine the gap reached +152 ms with E2E agreeing to 6 ms)
 Environment overrides: MODELBENCH_E2E_LOWER_MS (default 2), MODELBENCH_E2E_UPPER_MS (default 150),
 MODELBENCH_E2E_UPPER_REL (default 0.25).
 """
@@ -131,6 +133,17 @@ def main():
         server_ms = 1000 * delta(hist + "_sum") / count
         client_ms = 1000 * mean([float(r[field]) for r in ok_reqs])
         diff = client_ms - server_ms
+        if label == "TTFT":
+            # vLLM's TTFT histogram starts later than its E2E histogram: time a request waits
+            # before the engine's clock starts (front-end parsing, tokenizing, queueing; seconds
+            # on a busy 2-core machine) is in the client's TTFT and in the server's E2E, not in
+            # the server's TTFT. So TTFT only has the lower bound; the E2E check below bounds
+            # the total from above, and the TTFT gap is reported as time before the engine.
+            ok = -LOWER_MS <= diff
+            report(ok, f"mean {label} vs server {hist}",
+                   f"client {client_ms:.1f} ms, server {server_ms:.1f} ms, client-server {diff:+.1f} ms "
+                   f"(allowed >= {-LOWER_MS:+.0f} ms; the excess is time before the engine's TTFT clock)")
+            continue
         upper = max(UPPER_MS, UPPER_REL * server_e2e_ms)
         ok = -LOWER_MS <= diff <= upper
         report(ok, f"mean {label} vs server {hist}",

@@ -16,6 +16,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHECK_RUN = os.path.join(HERE, "check_run.py")
 CHECK_SWEEP = os.path.join(HERE, "check_sweep.py")
+CHECK_LEVELS = os.path.join(HERE, "check_levels.py")
 LIB = os.path.join(HERE, "lib.sh")
 
 
@@ -144,6 +145,24 @@ class LibSh(unittest.TestCase):
     def test_the_leak_detector_needs_a_tag(self):
         out = self.bash('E2E_TAG=""; check "no leak" no_tagged_left')
         self.assertIn("counts 0 1", out)
+
+
+class CheckLevels(unittest.TestCase):
+    def test_no_run_folder_passes_nothing(self):
+        with tempfile.TemporaryDirectory() as d:
+            _, out, _ = run(CHECK_LEVELS, os.path.join(d, "missing"), "1,2,4")
+            self.assertTrue(any(line.startswith("FAIL ") for line in out), out)
+            self.assertEqual([line for line in out if line.startswith("PASS ")], [], out)
+
+    def test_falling_throughput_fails(self):
+        with tempfile.TemporaryDirectory() as d:
+            for i, (c, thr) in enumerate([(1, 100.0), (2, 90.0)]):
+                doc = results([REQUEST])
+                doc["benchmark_config"]["max_concurrency"] = c
+                doc["benchmark_stats"]["summary"]["overall_throughput_tokens_per_sec"] = thr
+                write_run(os.path.join(d, f"run_2025010{i}_000000"), doc)
+            _, out, _ = run(CHECK_LEVELS, d, "1,2")
+            self.assertTrue(any(line.startswith("FAIL output throughput") for line in out), out)
 
 
 if __name__ == "__main__":
