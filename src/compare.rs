@@ -315,6 +315,7 @@ mod tests {
             },
             other_config: String::new(),
             values,
+            goodput: Default::default(),
             partial: None,
             invalid_values: Vec::new(),
             samples: None,

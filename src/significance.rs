@@ -796,6 +796,7 @@ pub(crate) mod tests {
             },
             other_config: String::new(),
             values,
+            goodput: Default::default(),
             samples,
             partial: None,
             invalid_values: Vec::new(),

@@ -482,8 +482,8 @@ fn summarize_rows_missing_grid_and_best() {
     let rows = csv_rows(&base.join(FA).join("benchmark_results_summary.csv"));
     assert_eq!(
         rows[0].join(","),
-        "TP,DP,PP,max_num_batched_tokens,overall_throughput_tokens_per_sec,total_latency_p50_ms,total_latency_p99_ms,ttft_p50_ms,ttft_p99_ms,inter_token_p50_ms,inter_token_p99_ms,partial",
-        "the users' columns, then the appended `partial`"
+        "TP,DP,PP,max_num_batched_tokens,overall_throughput_tokens_per_sec,total_latency_p50_ms,total_latency_p99_ms,ttft_p50_ms,ttft_p99_ms,inter_token_p50_ms,inter_token_p99_ms,partial,max_concurrency,request_rate,goodput_requests_per_sec,goodput_tokens_per_sec,slo_attainment_pct",
+        "the users' columns, then the appended `partial`, load and goodput columns"
     );
     let keys: Vec<String> = rows[1..]
         .iter()
@@ -502,14 +502,15 @@ fn summarize_rows_missing_grid_and_best() {
     assert_eq!(rows[1][4..6], ["100", "50"]);
     assert_eq!(rows[4][7], "0");
 
-    // missing: tp1..8 × {4096, 8192} minus what exists (tp8 4096 is the truncated run)
+    // missing: tp1..8 × {4096, 8192} minus what exists (tp8 4096 is the truncated run);
+    // one line per (TP, DP, PP)
     let missing: Vec<&str> = stdout
         .lines()
         .skip_while(|l| !l.starts_with("missing from the expected grid"))
         .skip(1)
         .take_while(|l| l.starts_with("  "))
         .collect();
-    assert_eq!(missing.len(), 4, "{stdout}");
+    assert_eq!(missing.len(), 3, "{stdout}");
     assert!(
         stdout.contains("missing from the expected grid (4 of 8)"),
         "{stdout}"
@@ -517,7 +518,7 @@ fn summarize_rows_missing_grid_and_best() {
     assert!(
         missing
             .iter()
-            .any(|l| l.contains("TP=8, DP=1, PP=1, max_num_batched_tokens=4096")),
+            .any(|l| l.contains("TP=8, DP=1, PP=1: all 2 max_num_batched_tokens missing")),
         "{stdout}"
     );
     // best throughput: TP=1 4096 averaged (150) beats 100, 10 and 20

@@ -182,7 +182,10 @@ fn partial_runs_are_excluded_by_default_and_marked_when_included() {
     assert!(stdout.contains("1 run(s)"), "{stdout}");
     let rows = csv(&base.join(FA).join("benchmark_results_summary.csv"));
     assert_eq!(rows.len(), 2, "{rows:?}");
-    assert_eq!(rows[0].last().unwrap(), "partial");
+    assert_eq!(
+        rows[0][11], "partial",
+        "partial, then the appended load and goodput columns"
+    );
     assert_eq!(rows[0][..11].join(","), "TP,DP,PP,max_num_batched_tokens,overall_throughput_tokens_per_sec,total_latency_p50_ms,total_latency_p99_ms,ttft_p50_ms,ttft_p99_ms,inter_token_p50_ms,inter_token_p99_ms");
     let (code, stdout, err) = modelbench(&[
         "summarize",

@@ -10,7 +10,10 @@ use crate::cli::SummarizeArgs;
 use crate::export::csv::{sort_runs, summary_csv};
 use crate::export::table::{fmt_value, summary_table};
 use crate::results::discover::load_model;
-use crate::summary::{best_per_metric, missing_configs, ExpectedGrid};
+use crate::summary::{
+    best_by_capacity_per_gpu, best_per_metric, capacity_table, missing_configs, missing_groups,
+    read_capacity_files, CapacityEntry, ExpectedGrid,
+};
 use crate::{errln, outln};
 
 /// Name of the CSV written into the model folder (as the users' script did).
@@ -24,6 +27,11 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     let mut model =
         load_model(&a.base_dir, &a.model).with_context(|| format!("--model {}", a.model))?;
     for w in model.warnings(a.include_partial) {
+        errln!("warning: {w}");
+    }
+    // A broken capacity file is one warning line; the rest of the summary is still printed.
+    let (capacity, capacity_warnings) = read_capacity_files(&model.dir);
+    for w in &capacity_warnings {
         errln!("warning: {w}");
     }
     if let Some(why) = model.why_empty() {
@@ -51,13 +59,14 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     if missing.is_empty() {
         println!("\nevery configuration of the expected grid has a result");
     } else {
+        // One line per (TP, DP, PP), naming its missing max_num_batched_tokens values.
         println!(
             "\nmissing from the expected grid ({} of {}):",
             missing.len(),
             grid.configs().len()
         );
-        for k in &missing {
-            println!("  {k}");
+        for g in missing_groups(&grid, &missing) {
+            println!("  {g}");
         }
     }
 
@@ -77,6 +86,59 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
             n
         );
     }
+    print_capacity(&capacity);
     csv_result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A load as recorded: `8`, `2.5`.
+fn load_text(v: f64) -> String {
+    format!("{v}")
+}
+
+/// The capacity section (nothing without capacity files): per configuration the max load
+/// meeting the SLO, its GPUs and the capacity per GPU, sorted by capacity per GPU; then the
+/// best configuration by capacity per GPU.
+fn print_capacity(entries: &[CapacityEntry]) {
+    if entries.is_empty() {
+        return;
+    }
+    let table = capacity_table(entries);
+    println!(
+        "\ncapacity per configuration (max load meeting the SLO, newest search each; sorted by capacity per GPU):"
+    );
+    for e in &table {
+        let answer = match (e.max_meeting_slo, e.per_gpu()) {
+            (Some(v), Some(p)) => format!(
+                "{} {} meets the SLO, {} GPU(s), {} per GPU",
+                e.axis,
+                load_text(v),
+                e.gpus(),
+                fmt_value(Some(p))
+            ),
+            _ => format!("no {} met the SLO, {} GPU(s)", e.axis, e.gpus()),
+        };
+        outln!(
+            "  {}: {answer} (SLO {}; {})",
+            e.config_text(),
+            e.slo,
+            e.file
+        );
+    }
+    let best = best_by_capacity_per_gpu(&table);
+    if best.is_empty() {
+        println!("best configuration by capacity per GPU: none (no search met the SLO)");
+    }
+    for b in best {
+        outln!(
+            "best configuration by capacity per GPU ({}, SLO {}): {} — {} per GPU ({} {} on {} GPU(s))",
+            b.axis,
+            b.slo,
+            b.config_text(),
+            fmt_value(b.per_gpu()),
+            b.axis,
+            b.max_meeting_slo.map(load_text).unwrap_or_default(),
+            b.gpus()
+        );
+    }
 }

@@ -40,6 +40,17 @@ pub const SUMMARY_HEADER: [&str; 12] = [
     "partial",
 ];
 
+/// Appended after [`SUMMARY_HEADER`] (the users' prefix stays byte-identical): the load the run
+/// was measured at and, for runs measured with `--slo`, goodput and SLO attainment. Empty cells
+/// for runs that do not record them.
+pub const SUMMARY_APPENDED: [&str; 5] = [
+    "max_concurrency",
+    "request_rate",
+    "goodput_requests_per_sec",
+    "goodput_tokens_per_sec",
+    "slo_attainment_pct",
+];
+
 fn num(v: Option<f64>) -> String {
     v.filter(|x| x.is_finite())
         .map(|x| x.to_string())
@@ -116,10 +127,11 @@ pub fn sort_runs(runs: &mut [RunSummary]) {
     runs.sort_by(|a, b| a.config.cmp(&b.config).then_with(|| a.dir.cmp(&b.dir)));
 }
 
-/// The users' summary CSV: one row per run, in the order given.
+/// The users' summary CSV: one row per run, in the order given; the users' columns, `partial`,
+/// then [`SUMMARY_APPENDED`].
 pub fn summary_csv(runs: &[RunSummary]) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record(SUMMARY_HEADER);
+    let _ = w.write_record(SUMMARY_HEADER.iter().chain(&SUMMARY_APPENDED));
     for r in runs {
         let mut row = vec![
             r.config.par.tp.to_string(),
@@ -129,6 +141,14 @@ pub fn summary_csv(runs: &[RunSummary]) -> Vec<u8> {
         ];
         row.extend(Metric::ALL.iter().map(|&m| num(r.values.get(m))));
         row.push(r.partial.clone().unwrap_or_default());
+        row.push(opt_int(r.config.load.max_concurrency.map(u64::from)));
+        row.push(match r.config.load.request_rate() {
+            Some(x) if x.is_infinite() => "inf".to_owned(),
+            x => num(x),
+        });
+        row.push(num(r.goodput.requests_per_sec));
+        row.push(num(r.goodput.tokens_per_sec));
+        row.push(num(r.goodput.attainment_pct));
         let _ = w.write_record(&row);
     }
     finish(w)

@@ -108,11 +108,21 @@ pub fn comparison_table(cmp: &ConfigComparison, model1: &str, model2: &str) -> T
     t
 }
 
-/// The summarize table: one row per run.
+/// The summarize table: one row per run. A `load` column only when some run records its load,
+/// and goodput / SLO attainment columns only when some run has them (so the table of older
+/// runs is unchanged).
 pub fn summary_table(runs: &[RunSummary]) -> Table {
+    let show_load = runs.iter().any(|r| !r.config.load.is_none());
+    let show_goodput = runs.iter().any(|r| !r.goodput.is_empty());
     let mut header = vec!["TP", "DP", "PP", "max_num_batched_tokens"];
     header.extend(Metric::ALL.map(Metric::short_header));
     header.push("partial");
+    if show_load {
+        header.push("load");
+    }
+    if show_goodput {
+        header.extend(["goodput req/s", "goodput tok/s", "SLO attainment %"]);
+    }
     let mut t = new_table(header);
     for r in runs {
         let mut row = vec![
@@ -133,6 +143,20 @@ pub fn summary_table(runs: &[RunSummary]) -> Table {
         row.push(Cell::new(escape_control(
             r.partial.as_deref().unwrap_or_default(),
         )));
+        if show_load {
+            row.push(Cell::new(if r.config.load.is_none() {
+                "–".to_owned()
+            } else {
+                r.config.load.to_string()
+            }));
+        }
+        if show_goodput {
+            row.extend([
+                right(fmt_value(r.goodput.requests_per_sec)),
+                right(fmt_value(r.goodput.tokens_per_sec)),
+                right(fmt_value(r.goodput.attainment_pct)),
+            ]);
+        }
         t.add_row(row);
     }
     t

@@ -188,6 +188,21 @@ impl MetricValues {
     }
 }
 
+/// What a run measured with `--slo` (`benchmark_stats.summary`): all `None` for runs without
+/// an SLO, as the users' older runs.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct GoodputValues {
+    pub requests_per_sec: Option<f64>,
+    pub tokens_per_sec: Option<f64>,
+    pub attainment_pct: Option<f64>,
+}
+
+impl GoodputValues {
+    pub fn is_empty(&self) -> bool {
+        *self == GoodputValues::default()
+    }
+}
+
 /// One readable run of one model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {
@@ -201,6 +216,8 @@ pub struct RunSummary {
     /// [`ConfigKey`] but differ here are not true repeats (`compare` warns about them).
     pub other_config: String,
     pub values: MetricValues,
+    /// Goodput and SLO attainment, when the run was measured with `--slo`.
+    pub goodput: GoodputValues,
     /// Why the run is not a complete measurement (`interrupted`, `16 requests not sent`), or
     /// `None` for a complete run. Partial runs are left out unless `--include-partial`.
     pub partial: Option<String>,

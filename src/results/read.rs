@@ -433,6 +433,7 @@ fn summary_of(dir: &Path, raw: RawResults) -> Result<RunSummary, RunReadError> {
         return Err(RunReadError::NoMetrics);
     }
     let (values, invalid_values) = metric_values(&stats);
+    let goodput = goodput_values(&stats);
 
     let bc = raw.benchmark_config.unwrap_or_default();
     // config.json is only needed when benchmark_config lacks a field.
@@ -497,10 +498,29 @@ fn summary_of(dir: &Path, raw: RawResults) -> Result<RunSummary, RunReadError> {
         config,
         other_config,
         values,
+        goodput,
         partial,
         invalid_values,
         samples: None,
     })
+}
+
+/// `goodput_requests_per_sec`, `goodput_tokens_per_sec` and `slo_attainment_pct` of
+/// `benchmark_stats.summary` (written with `--slo`); absent, null, non-finite, negative or
+/// impossible values are missing.
+fn goodput_values(stats: &Map<String, Value>) -> super::GoodputValues {
+    let summary = stats.get("summary").and_then(Value::as_object);
+    let get = |k: &str, max: f64| {
+        summary
+            .and_then(|s| s.get(k))
+            .and_then(value_f64)
+            .filter(|v| v.is_finite() && (0.0..=max).contains(v))
+    };
+    super::GoodputValues {
+        requests_per_sec: get("goodput_requests_per_sec", MAX_METRIC_VALUE),
+        tokens_per_sec: get("goodput_tokens_per_sec", MAX_METRIC_VALUE),
+        attainment_pct: get("slo_attainment_pct", 100.0),
+    }
 }
 
 /// Just `benchmark_config.model_name` (or config.json's `model`), for matching a model name
