@@ -278,7 +278,10 @@ pub fn parse_capacity(file: &str, bytes: &[u8]) -> Result<CapacityEntry, String>
     let mut slo = match doc.get("slo").and_then(serde_json::Value::as_object) {
         Some(m) if !m.is_empty() => m
             .iter()
-            .map(|(k, v)| format!("{k}≤{v}"))
+            .map(|(k, v)| match v.as_f64() {
+                Some(x) => format!("{k}≤{x}"), // 500.0 as 500
+                None => format!("{k}≤{v}"),
+            })
             .collect::<Vec<_>>()
             .join(", "),
         _ => "none recorded".to_owned(),
@@ -495,7 +498,7 @@ mod tests {
         let doc = |tp: u32, max: &str| {
             format!(
                 r#"{{"configuration": {{"tensor_parallel_size": {tp}, "max_num_batched_tokens": null, "max_num_seqs": 64}},
-                "slo": {{"ttft_ms": 500}}, "slo_attainment_target_pct": 99.0, "axis": "request_rate",
+                "slo": {{"ttft_ms": 500.0}}, "slo_attainment_target_pct": 99.0, "axis": "request_rate",
                 "max_meeting_slo": {max}}}"#
             )
         };
