@@ -97,8 +97,11 @@ pub enum RunReadError {
     },
 }
 
+/// The parts of `benchmark_results.json` a reader needs. `individual_requests` is skipped
+/// without being built (`S` = `IgnoredAny`) unless a command needs the per-request samples
+/// (`S` = [`RawSamples`], for `compare`'s intervals); every other key is skipped.
 #[derive(Deserialize)]
-struct RawResults {
+struct RawResults<S = serde::de::IgnoredAny> {
     #[serde(default)]
     benchmark_config: Option<Map<String, Value>>,
     #[serde(default)]
@@ -107,7 +110,12 @@ struct RawResults {
     run_info: Option<Map<String, Value>>,
     #[serde(default)]
     interrupted: Option<Value>,
-    // every other key (individual_requests, …) is skipped without being built
+    #[serde(default = "none")]
+    individual_requests: Option<S>,
+}
+
+fn none<S>() -> Option<S> {
+    None
 }
 
 /// What kind of file system object `t` is, for messages.
@@ -203,21 +211,6 @@ pub fn read_bounded(path: &Path, file: &'static str) -> Result<Option<Vec<u8>>, 
     .read_to_end(&mut buf)
     .map_err(|source| RunReadError::Io { file, source })?;
     Ok(Some(buf))
-}
-
-/// [`RawResults`] plus the per-request samples `compare` needs for its intervals.
-#[derive(Deserialize)]
-struct RawResultsWithSamples {
-    #[serde(default)]
-    benchmark_config: Option<Map<String, Value>>,
-    #[serde(default)]
-    benchmark_stats: Option<Map<String, Value>>,
-    #[serde(default)]
-    run_info: Option<Map<String, Value>>,
-    #[serde(default)]
-    interrupted: Option<Value>,
-    #[serde(default)]
-    individual_requests: Option<RawSamples>,
 }
 
 fn classify(e: serde_json::Error) -> RunReadError {
@@ -373,7 +366,7 @@ fn has_metric_fields(stats: &Map<String, Value>) -> bool {
 /// Why a run is not a complete measurement, if it is not: it says `interrupted: true` (at the
 /// top level, in `run_info`, `benchmark_config` or `benchmark_stats.summary`, where
 /// `modelbench run` writes it) or `not_sent_requests > 0` (requests it never sent).
-fn partial_reason(raw: &RawResults) -> Option<String> {
+fn partial_reason<S>(raw: &RawResults<S>) -> Option<String> {
     let summary = raw
         .benchmark_stats
         .as_ref()
@@ -410,23 +403,16 @@ pub fn read_run(dir: &Path) -> Result<RunSummary, RunReadError> {
 /// prepared for the intervals of `compare`; `samples` stays `None` when the file has none
 /// that reproduce its metrics.
 pub fn read_run_with_samples(dir: &Path) -> Result<RunSummary, RunReadError> {
-    let raw: RawResultsWithSamples = parse_results(&dir.join(RESULTS_FILE))?;
-    let mut run = summary_of(
-        dir,
-        RawResults {
-            benchmark_config: raw.benchmark_config,
-            benchmark_stats: raw.benchmark_stats,
-            run_info: raw.run_info,
-            interrupted: raw.interrupted,
-        },
-    )?;
-    run.samples = raw.individual_requests.and_then(|s| {
+    let mut raw: RawResults<RawSamples> = parse_results(&dir.join(RESULTS_FILE))?;
+    let samples = raw.individual_requests.take();
+    let mut run = summary_of(dir, raw)?;
+    run.samples = samples.and_then(|s| {
         RunSamples::new(s.ttft, s.total, s.gaps, &run.values).map(std::sync::Arc::new)
     });
     Ok(run)
 }
 
-fn summary_of(dir: &Path, raw: RawResults) -> Result<RunSummary, RunReadError> {
+fn summary_of<S>(dir: &Path, raw: RawResults<S>) -> Result<RunSummary, RunReadError> {
     let partial = partial_reason(&raw);
     let stats = raw.benchmark_stats.unwrap_or_default();
     if !has_metric_fields(&stats) {
