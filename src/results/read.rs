@@ -471,7 +471,9 @@ fn summary_of<S>(dir: &Path, raw: RawResults<S>) -> Result<RunSummary, RunReadEr
         .map(str::to_owned);
     let other_config = bc
         .iter()
-        .filter(|(k, _)| !CONFIG_KEY_FIELDS.contains(&k.as_str()))
+        // A field recorded as null (`burstiness` of a closed-loop run) is the same as an absent
+        // one: an older run without it is still a true repeat.
+        .filter(|(k, v)| !CONFIG_KEY_FIELDS.contains(&k.as_str()) && !v.is_null())
         .map(|(k, v)| match v {
             Value::String(s) => format!("{k}={s}"),
             v => format!("{k}={v}"),
@@ -581,6 +583,23 @@ mod tests {
             parse_results_with_limit::<RawResults>(&p, 0),
             Err(RunReadError::Truncated(_))
         ));
+    }
+
+    /// The load is part of the key and a null field is no setting: a new closed-loop run
+    /// (`max_concurrency: 8, request_rate: null, burstiness: null`) differs from an older run
+    /// without those fields only in its load, never in "other settings".
+    #[test]
+    fn load_is_keyed_and_null_fields_are_not_other_settings() {
+        let text = FULL.replace(
+            "\"max_num_batched_tokens\": 4096}",
+            "\"max_num_batched_tokens\": 4096, \"max_concurrency\": 8, \"request_rate\": null, \"burstiness\": null, \"max_num_seqs\": 4}",
+        );
+        let d = run_dir(Some(&text), None);
+        let r = read_run(d.path()).unwrap();
+        assert_eq!(r.other_config, "max_num_seqs=4");
+        assert_eq!(r.config.load, crate::results::Load::new(Some(8), None));
+        let d = run_dir(Some(FULL), None);
+        assert!(read_run(d.path()).unwrap().config.load.is_none());
     }
 
     #[test]
