@@ -74,6 +74,12 @@ pub struct CompareArgs {
     /// Also write one figure with all seven metric panels per configuration.
     #[arg(long)]
     pub combined: bool,
+    /// X axis of the bar charts (and the CSV's second column): `max_num_batched_tokens`,
+    /// `max_concurrency`, `request_rate`, or any `benchmark_config` field (e.g. `max_num_seqs`).
+    /// The other configuration fields split the charts.
+    #[arg(long = "x", value_name = "FIELD", default_value = "max_num_batched_tokens",
+          value_parser = crate::compare::XField::parse)]
+    pub x: crate::compare::XField,
     /// Image format of the charts.
     #[arg(long, value_enum, default_value_t = ImageFormat::Png)]
     pub format: ImageFormat,

@@ -6,8 +6,119 @@ use std::collections::{BTreeMap, BTreeSet};
 use rayon::prelude::*;
 
 use crate::metrics::{diff_pct, verdict, Metric, Verdict};
-use crate::results::{ChartKey, ConfigKey, ModelRuns, Parallelism, RunSummary};
+use crate::results::{ChartKey, ConfigKey, FieldValue, Load, ModelRuns, Parallelism, RunSummary};
 use crate::significance::{config_seed, diff_cis, DiffCi};
+
+/// The x axis of `compare`'s bar charts (`--x FIELD`): the configuration field whose values
+/// stand side by side in one chart. The other key fields split the charts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum XField {
+    /// `max_num_batched_tokens` (the default, the users' charts).
+    #[default]
+    BatchTokens,
+    /// `max_concurrency`: the load levels of closed-loop runs.
+    Concurrency,
+    /// `request_rate`: the load levels of open-loop runs.
+    RequestRate,
+    /// Any other `benchmark_config` field, e.g. a sweep's `max_num_seqs`.
+    Setting(String),
+}
+
+impl XField {
+    /// Parses `--x`; the parallelism fields and the model name cannot be an x axis.
+    pub fn parse(name: &str) -> Result<XField, String> {
+        Ok(match name {
+            "max_num_batched_tokens" => XField::BatchTokens,
+            "max_concurrency" => XField::Concurrency,
+            "request_rate" => XField::RequestRate,
+            "tensor_parallel_size" | "data_parallel_size" | "pipeline_parallel_size" | "tp"
+            | "dp" | "pp" => {
+                return Err(format!(
+                    "{name} cannot be the x axis: the parallelism splits the charts (use --all-configs)"
+                ))
+            }
+            "model_name" => return Err("model_name cannot be the x axis: the models are the bars".into()),
+            n if !n.is_empty()
+                && n.len() <= 100
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) =>
+            {
+                XField::Setting(n.to_owned())
+            }
+            _ => return Err(format!("{name:?} is not a benchmark_config field name")),
+        })
+    }
+
+    /// The field's name in `benchmark_config` (and the CSV's second column).
+    pub fn name(&self) -> &str {
+        match self {
+            XField::BatchTokens => "max_num_batched_tokens",
+            XField::Concurrency => "max_concurrency",
+            XField::RequestRate => "request_rate",
+            XField::Setting(s) => s,
+        }
+    }
+
+    /// The chart a run belongs to and its x value.
+    pub fn split(&self, r: &RunSummary) -> GroupKey {
+        let k = &r.config;
+        let bt = Some(k.max_num_batched_tokens);
+        let (chart, x) = match self {
+            XField::BatchTokens => (k.chart(), FieldValue::of_u64(k.max_num_batched_tokens)),
+            XField::Concurrency => (
+                ChartKey {
+                    par: k.par,
+                    load: Load::new(None, k.load.request_rate()),
+                    batch_tokens: bt,
+                },
+                FieldValue::of_u64(k.load.max_concurrency.map(u64::from)),
+            ),
+            XField::RequestRate => (
+                ChartKey {
+                    par: k.par,
+                    load: Load::new(k.load.max_concurrency, None),
+                    batch_tokens: bt,
+                },
+                k.load
+                    .request_rate()
+                    .map_or(FieldValue::Missing, FieldValue::Num),
+            ),
+            XField::Setting(f) => (
+                ChartKey {
+                    par: k.par,
+                    load: k.load,
+                    batch_tokens: bt,
+                },
+                r.settings
+                    .iter()
+                    .find(|(n, _)| n == f)
+                    .map_or(FieldValue::Missing, |(_, v)| v.clone()),
+            ),
+        };
+        GroupKey { chart, x }
+    }
+
+    /// The run's other recorded settings, without the x field: runs of one group that differ
+    /// here are not true repeats.
+    fn other_settings(&self, r: &RunSummary) -> String {
+        match self {
+            XField::Setting(f) => r
+                .settings
+                .iter()
+                .filter(|(n, _)| n != f)
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => r.other_config.clone(),
+        }
+    }
+}
+
+/// What runs are grouped by: a chart and an x value on it. Runs of one group are repeats.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GroupKey {
+    pub chart: ChartKey,
+    pub x: FieldValue,
+}
 
 /// Repeats of one configuration for one metric: mean with min–max range and the number of
 /// runs that had a value.
@@ -71,8 +182,10 @@ impl Pair {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigComparison {
     pub par: ChartKey,
-    /// X axis: the max_num_batched_tokens values both models have, ascending (`None` = default).
-    pub batch_tokens: Vec<Option<u64>>,
+    /// The x axis' field name (`max_num_batched_tokens` unless `--x`).
+    pub x_name: String,
+    /// X axis: the values of that field both models have, ascending (missing = default).
+    pub xs: Vec<FieldValue>,
     /// `pairs[metric.index()][i]` is the pair at `batch_tokens[i]`.
     pub pairs: Vec<Vec<Pair>>,
     /// `partial[metric.index()][i]`: how many of the runs averaged into `pairs[..][i]` (model
@@ -96,9 +209,11 @@ impl ConfigComparison {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MultiConfig {
     pub par: ChartKey,
-    /// X axis: every max_num_batched_tokens value that model 1 shares with some candidate.
-    pub batch_tokens: Vec<Option<u64>>,
-    /// `groups[metric.index()][i][j]`: candidate `j` against model 1 at `batch_tokens[i]`
+    /// The x axis' field name.
+    pub x_name: String,
+    /// X axis: every x value that model 1 shares with some candidate.
+    pub xs: Vec<FieldValue>,
+    /// `groups[metric.index()][i][j]`: candidate `j` against model 1 at `xs[i]`
     /// (`model2: None`, no interval, where that candidate has no such run).
     pub groups: Vec<Vec<Vec<Pair>>>,
 }
@@ -112,7 +227,8 @@ impl MultiConfig {
     pub fn single(c: &ConfigComparison) -> MultiConfig {
         MultiConfig {
             par: c.par,
-            batch_tokens: c.batch_tokens.clone(),
+            x_name: c.x_name.clone(),
+            xs: c.xs.clone(),
             groups: c
                 .pairs
                 .iter()
@@ -134,24 +250,23 @@ impl MultiConfig {
                     .iter()
                     .map(|c| c.configs.iter().find(|cc| cc.par == par))
                     .collect();
-                let xs: BTreeSet<Option<u64>> = per
+                let xs: BTreeSet<&FieldValue> =
+                    per.iter().flatten().flat_map(|cc| cc.xs.iter()).collect();
+                let xs: Vec<FieldValue> = xs.into_iter().cloned().collect();
+                let x_name = per
                     .iter()
                     .flatten()
-                    .flat_map(|cc| cc.batch_tokens.iter().copied())
-                    .collect();
-                let batch_tokens: Vec<Option<u64>> = xs.into_iter().collect();
-                let at = |cc: &ConfigComparison, m: Metric, x: Option<u64>| {
-                    cc.batch_tokens
-                        .iter()
-                        .position(|b| *b == x)
-                        .map(|i| cc.pairs(m)[i])
+                    .map(|cc| cc.x_name.clone())
+                    .next()
+                    .unwrap_or_default();
+                let at = |cc: &ConfigComparison, m: Metric, x: &FieldValue| {
+                    cc.xs.iter().position(|b| b == x).map(|i| cc.pairs(m)[i])
                 };
                 let groups = Metric::ALL
                     .iter()
                     .map(|&m| {
-                        batch_tokens
-                            .iter()
-                            .map(|&x| {
+                        xs.iter()
+                            .map(|x| {
                                 let found: Vec<Option<Pair>> = per
                                     .iter()
                                     .map(|cc| cc.and_then(|cc| at(cc, m, x)))
@@ -173,7 +288,8 @@ impl MultiConfig {
                     .collect();
                 MultiConfig {
                     par,
-                    batch_tokens,
+                    x_name,
+                    xs,
                     groups,
                 }
             })
@@ -187,39 +303,67 @@ pub struct Comparison {
     pub model1: String,
     pub model2: String,
     pub configs: Vec<ConfigComparison>,
+    /// The x axis the runs were grouped by.
+    pub x: XField,
     /// Full configuration keys only model 1 has (not plotted).
-    pub only_model1: Vec<ConfigKey>,
+    pub only_model1: Vec<GroupKey>,
     /// Full configuration keys only model 2 has (not plotted).
-    pub only_model2: Vec<ConfigKey>,
+    pub only_model2: Vec<GroupKey>,
     /// Compared configurations whose runs differ in other recorded server settings (e.g. a
     /// sweep's `max_num_seqs`) and are therefore averaged although they are not true repeats:
     /// (model, key, the distinct settings).
-    pub mixed: Vec<(String, ConfigKey, Vec<String>)>,
+    pub mixed: Vec<(String, GroupKey, Vec<String>)>,
 }
 
-/// The distinct `other_config` values of a group, when there is more than one.
-fn mixed_settings(runs: &[&RunSummary]) -> Option<Vec<String>> {
-    let distinct: BTreeSet<&str> = runs.iter().map(|r| r.other_config.as_str()).collect();
+impl Comparison {
+    /// A group key as the users read it: `TP=1, DP=1, PP=1, max_num_batched_tokens=4096`
+    /// (then the load, or `FIELD=value` with `--x`).
+    pub fn key_text(&self, k: &GroupKey) -> String {
+        match &self.x {
+            XField::BatchTokens => ConfigKey {
+                par: k.chart.par,
+                max_num_batched_tokens: k.x.as_f64().map(|v| v as u64),
+                load: k.chart.load,
+            }
+            .to_string(),
+            x => format!("{}, {}={}", k.chart, x.name(), k.x),
+        }
+    }
+}
+
+/// The distinct other settings of a group, when there is more than one.
+fn mixed_settings(runs: &[&RunSummary], x: &XField) -> Option<Vec<String>> {
+    let distinct: BTreeSet<String> = runs.iter().map(|r| x.other_settings(r)).collect();
     (distinct.len() > 1).then(|| {
         distinct
             .into_iter()
-            .map(|s| {
-                if s.is_empty() {
-                    "(none)".to_owned()
-                } else {
-                    s.to_owned()
-                }
-            })
+            .map(|s| if s.is_empty() { "(none)".to_owned() } else { s })
             .collect()
     })
 }
 
-fn group(runs: &[RunSummary]) -> BTreeMap<ConfigKey, Vec<&RunSummary>> {
-    let mut g: BTreeMap<ConfigKey, Vec<&RunSummary>> = BTreeMap::new();
+fn group<'a>(runs: &'a [RunSummary], x: &XField) -> BTreeMap<GroupKey, Vec<&'a RunSummary>> {
+    let mut g: BTreeMap<GroupKey, Vec<&RunSummary>> = BTreeMap::new();
     for r in runs {
-        g.entry(r.config).or_default().push(r);
+        g.entry(x.split(r)).or_default().push(r);
     }
     g
+}
+
+/// The seed of a group's intervals: the configuration's seed (so the default x axis keeps
+/// the intervals it always had), mixed with the x value when a setting is the x axis.
+fn group_seed(k: &GroupKey, runs: &[&RunSummary], x: &XField) -> u64 {
+    let stream = match x {
+        XField::Setting(_) => {
+            k.x.to_string()
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                })
+        }
+        _ => 0,
+    };
+    runs.first().map_or(0, |r| config_seed(&r.config, stream))
 }
 
 /// Partial runs among those [`aggregate`] averages for `m`.
@@ -233,37 +377,44 @@ fn aggregate(runs: &[&RunSummary], m: Metric) -> Option<Aggregate> {
     Aggregate::of(runs.iter().map(|r| r.values.get(m)))
 }
 
-/// Matches the two models' runs. `only` restricts to one parallelism configuration.
-pub fn compare(m1: &ModelRuns, m2: &ModelRuns, only: Option<Parallelism>) -> Comparison {
-    let keep = |k: &ConfigKey| only.is_none_or(|p| p == k.par);
-    let g1 = group(&m1.runs);
-    let g2 = group(&m2.runs);
-    let k1: BTreeSet<ConfigKey> = g1.keys().copied().filter(keep).collect();
-    let k2: BTreeSet<ConfigKey> = g2.keys().copied().filter(keep).collect();
+/// Matches the two models' runs; `x` is the chart's x axis (the other key fields split the
+/// charts). `only` restricts to one parallelism configuration.
+pub fn compare(
+    m1: &ModelRuns,
+    m2: &ModelRuns,
+    only: Option<Parallelism>,
+    x: &XField,
+) -> Comparison {
+    let keep = |k: &GroupKey| only.is_none_or(|p| p == k.chart.par);
+    let g1 = group(&m1.runs, x);
+    let g2 = group(&m2.runs, x);
+    let k1: BTreeSet<GroupKey> = g1.keys().filter(|k| keep(k)).cloned().collect();
+    let k2: BTreeSet<GroupKey> = g2.keys().filter(|k| keep(k)).cloned().collect();
 
-    let mut by_par: BTreeMap<ChartKey, Vec<ConfigKey>> = BTreeMap::new();
+    let mut by_par: BTreeMap<ChartKey, Vec<&GroupKey>> = BTreeMap::new();
     for k in k1.intersection(&k2) {
-        by_par.entry(k.chart()).or_default().push(*k);
+        by_par.entry(k.chart).or_default().push(k);
     }
     // The intervals, one independent job per configuration (seeded by the configuration).
-    let shared: Vec<ConfigKey> = k1.intersection(&k2).copied().collect();
-    let cis: BTreeMap<ConfigKey, [Option<DiffCi>; 7]> = shared
+    let shared: Vec<&GroupKey> = k1.intersection(&k2).collect();
+    let cis: BTreeMap<&GroupKey, [Option<DiffCi>; 7]> = shared
         .par_iter()
-        .map(|k| (*k, diff_cis(&g1[k], &g2[k], config_seed(k, 0))))
+        .map(|k| (*k, diff_cis(&g1[*k], &g2[*k], group_seed(k, &g1[*k], x))))
         .collect();
     let configs = by_par
         .into_iter()
         .map(|(par, keys)| ConfigComparison {
             par,
-            batch_tokens: keys.iter().map(|k| k.max_num_batched_tokens).collect(),
+            x_name: x.name().to_owned(),
+            xs: keys.iter().map(|k| k.x.clone()).collect(),
             pairs: Metric::ALL
                 .iter()
                 .map(|&m| {
                     keys.iter()
                         .map(|k| Pair {
-                            model1: aggregate(&g1[k], m),
-                            model2: aggregate(&g2[k], m),
-                            ci: cis[k][m.index()],
+                            model1: aggregate(&g1[*k], m),
+                            model2: aggregate(&g2[*k], m),
+                            ci: cis[*k][m.index()],
                         })
                         .collect()
                 })
@@ -272,7 +423,7 @@ pub fn compare(m1: &ModelRuns, m2: &ModelRuns, only: Option<Parallelism>) -> Com
                 .iter()
                 .map(|&m| {
                     keys.iter()
-                        .map(|k| [partial_count(&g1[k], m), partial_count(&g2[k], m)])
+                        .map(|k| [partial_count(&g1[*k], m), partial_count(&g2[*k], m)])
                         .collect()
                 })
                 .collect(),
@@ -281,8 +432,8 @@ pub fn compare(m1: &ModelRuns, m2: &ModelRuns, only: Option<Parallelism>) -> Com
     let mut mixed = Vec::new();
     for k in k1.intersection(&k2) {
         for (m, g) in [(m1, &g1), (m2, &g2)] {
-            if let Some(v) = mixed_settings(&g[k]) {
-                mixed.push((m.display_name().to_owned(), *k, v));
+            if let Some(v) = mixed_settings(&g[k], x) {
+                mixed.push((m.display_name().to_owned(), k.clone(), v));
             }
         }
     }
@@ -290,8 +441,9 @@ pub fn compare(m1: &ModelRuns, m2: &ModelRuns, only: Option<Parallelism>) -> Com
         model1: m1.display_name().to_owned(),
         model2: m2.display_name().to_owned(),
         configs,
-        only_model1: k1.difference(&k2).copied().collect(),
-        only_model2: k2.difference(&k1).copied().collect(),
+        x: x.clone(),
+        only_model1: k1.difference(&k2).cloned().collect(),
+        only_model2: k2.difference(&k1).cloned().collect(),
         mixed,
     }
 }
@@ -314,6 +466,7 @@ mod tests {
                 load: crate::results::Load::NONE,
             },
             other_config: String::new(),
+            settings: Vec::new(),
             values,
             goodput: Default::default(),
             partial: None,
@@ -338,7 +491,7 @@ mod tests {
             runs: vec![run(1, 4096, Some(1.0))],
             ..Default::default()
         };
-        let c = compare(&m1, &m2, None);
+        let c = compare(&m1, &m2, None, &XField::BatchTokens);
         assert_eq!(c.mixed.len(), 1);
         assert_eq!(c.mixed[0].0, "a");
         assert_eq!(
@@ -368,10 +521,13 @@ mod tests {
             ],
             ..Default::default()
         };
-        let c = compare(&m1, &m2, None);
+        let c = compare(&m1, &m2, None, &XField::BatchTokens);
         assert_eq!(c.configs.len(), 1);
         let cc = &c.configs[0];
-        assert_eq!(cc.batch_tokens, vec![Some(4096), Some(8192)]);
+        assert_eq!(
+            cc.xs,
+            vec![FieldValue::Num(4096.0), FieldValue::Num(8192.0)]
+        );
         let p = cc.pairs(Metric::Throughput);
         assert_eq!(
             p[0].model1,
@@ -387,8 +543,8 @@ mod tests {
         assert_eq!(p[1].model1, None);
         assert_eq!(p[1].verdict(Metric::Throughput), Verdict::NotAvailable);
         assert_eq!(c.only_model1.len(), 1);
-        assert_eq!(c.only_model1[0].par.tp, 2);
-        assert_eq!(c.only_model2[0].par.tp, 4);
+        assert_eq!(c.only_model1[0].chart.par.tp, 2);
+        assert_eq!(c.only_model2[0].chart.par.tp, 4);
         assert!(compare(
             &m1,
             &m2,
@@ -396,7 +552,8 @@ mod tests {
                 tp: 2,
                 dp: 1,
                 pp: 1
-            })
+            }),
+            &XField::BatchTokens
         )
         .configs
         .is_empty());

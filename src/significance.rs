@@ -795,6 +795,7 @@ pub(crate) mod tests {
                 load: crate::results::Load::NONE,
             },
             other_config: String::new(),
+            settings: Vec::new(),
             values,
             goodput: Default::default(),
             samples,

@@ -431,6 +431,7 @@ mod tests {
                 load: crate::results::Load::NONE,
             },
             other_config: String::new(),
+            settings: Vec::new(),
             values,
             goodput: Default::default(),
             partial: None,

@@ -611,3 +611,116 @@ fn runs_at_different_loads_are_never_averaged_as_repeats() {
     }
     assert!(stdout.contains("concurrency 4"), "{stdout}");
 }
+
+/// `--x FIELD`: the chosen field is the x axis and the CSV's second column; the other key
+/// fields (max_num_batched_tokens here) split the charts; runs at different values of the
+/// field are never averaged.
+#[test]
+fn x_picks_the_axis_and_names_the_csv_column() {
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("results");
+    let mut n = 0;
+    for (model, folder, thr) in [("org/a", "org_a", 100.0), ("org/b", "org_b", 150.0)] {
+        for mnbt in [4096, 8192] {
+            for (conc, seqs) in [(1, 64), (4, 128), (16, 256)] {
+                n += 1;
+                let dir = write_run(
+                    &base,
+                    folder,
+                    &format!("run_20250101_{n:06}"),
+                    model,
+                    1,
+                    1,
+                    1,
+                    mnbt,
+                    values(thr * f64::from(conc) + mnbt as f64 / 1024.0, 50.0),
+                );
+                common::add_config(
+                    &dir,
+                    &format!("\"max_num_seqs\": {seqs}, \"max_concurrency\": {conc}, \"request_rate\": null"),
+                );
+            }
+        }
+    }
+    let out = d.path().join("plots");
+    let args = |x: &'static str, out: &Path| -> Vec<String> {
+        [
+            "compare",
+            "--model1",
+            "org/a",
+            "--model2",
+            "org/b",
+            "--base-dir",
+            base.to_str().unwrap(),
+            "--output-dir",
+            out.to_str().unwrap(),
+            "--format",
+            "svg",
+            "--x",
+            x,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let run = |x: &'static str, out: &Path| {
+        let a = args(x, out);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        modelbench(&a)
+    };
+    let (code, stdout, err) = run("max_concurrency", &out);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    assert!(!err.contains("averaged"), "{err}");
+    for mnbt in [4096u32, 8192] {
+        let csv =
+            std::fs::read_to_string(out.join(format!("comparison_tp1_dp1_pp1_mnbt{mnbt}.csv")))
+                .unwrap();
+        let mut lines = csv.lines();
+        assert!(lines
+            .next()
+            .unwrap()
+            .starts_with("metric,max_concurrency,model1,model2,"));
+        let thr: Vec<Vec<&str>> = csv
+            .lines()
+            .filter(|l| l.starts_with("overall_throughput_tokens_per_sec,"))
+            .map(|l| l.split(',').collect())
+            .collect();
+        let extra = f64::from(mnbt) / 1024.0;
+        assert_eq!(thr.len(), 3, "{csv}");
+        for (row, conc) in thr.iter().zip([1.0, 4.0, 16.0]) {
+            assert_eq!(row[1], format!("{conc}"), "{csv}");
+            assert_eq!(row[2], format!("{}", 100.0 * conc + extra));
+            assert_eq!(row[3], format!("{}", 150.0 * conc + extra));
+        }
+        let svg = std::fs::read_to_string(out.join(format!(
+            "overall_throughput_tokens_per_sec_tp1_dp1_pp1_mnbt{mnbt}.svg"
+        )))
+        .unwrap();
+        let texts: Vec<String> = svg_texts(&svg).into_iter().map(|(t, _)| t).collect();
+        assert!(texts.iter().any(|t| t == "max_concurrency"), "{texts:?}");
+        assert!(texts.iter().any(|t| t == "16"), "{texts:?}");
+    }
+    // Any benchmark_config field: a sweep's max_num_seqs (it moves with the concurrency here,
+    // so the load splits the charts and each chart has one x value).
+    let out2 = d.path().join("plots2");
+    let (code, stdout, err) = run("max_num_seqs", &out2);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    let csv = std::fs::read_to_string(out2.join("comparison_tp1_dp1_pp1_mnbt4096_c4.csv")).unwrap();
+    assert!(csv.starts_with("metric,max_num_seqs,"), "{csv}");
+    assert!(
+        csv.contains("overall_throughput_tokens_per_sec,128,404,604,"),
+        "{csv}"
+    );
+    // The parallelism cannot be the x axis; a field no run records is an error naming it.
+    let (code, _, err) = run("tensor_parallel_size", &d.path().join("p3"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--x") && err.lines().count() == 1, "{err}");
+    let (code, _, err) = run("max_num_sqes", &d.path().join("p4"));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--x max_num_sqes")
+            && err.contains("max_num_seqs")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+}

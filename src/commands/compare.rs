@@ -8,18 +8,19 @@ use rayon::prelude::*;
 
 use crate::atomic::write_atomic;
 use crate::cli::{CompareArgs, ImageFormat};
-use crate::compare::{compare, Comparison, MultiConfig};
+use crate::compare::{compare, Comparison, GroupKey, MultiConfig, XField};
 use crate::export::csv::{comparison_csv, comparison_csv_multi};
 use crate::export::table::comparison_table;
 use crate::metrics::Metric;
 use crate::plot::{multi_combined_chart_svg, multi_metric_chart_svg, ModelNames, Rasterizer};
 use crate::results::discover::load_model_with_samples;
-use crate::results::{ConfigKey, ModelRuns, Parallelism};
+use crate::results::{ModelRuns, Parallelism};
 use crate::{errln, outln};
 
 /// Validated settings of one `compare` invocation.
 struct Settings {
     only: Option<Parallelism>,
+    x: XField,
     png: bool,
     svg: bool,
 }
@@ -31,6 +32,7 @@ fn validate(a: &CompareArgs) -> anyhow::Result<Settings> {
         }
     }
     Ok(Settings {
+        x: a.x.clone(),
         only: (!a.all_configs).then_some(Parallelism {
             tp: a.tp,
             dp: a.dp,
@@ -49,8 +51,8 @@ fn load(base: &Path, name: &str, flag: &str, include_partial: bool) -> anyhow::R
     Ok(runs)
 }
 
-fn list_keys(keys: &[ConfigKey]) -> String {
-    let pars: std::collections::BTreeSet<Parallelism> = keys.iter().map(|k| k.par).collect();
+fn list_keys(keys: &[GroupKey]) -> String {
+    let pars: std::collections::BTreeSet<Parallelism> = keys.iter().map(|k| k.chart.par).collect();
     pars.iter()
         .map(|p| format!("({p})"))
         .collect::<Vec<_>>()
@@ -63,11 +65,12 @@ fn nothing_comparable(
     m1: &ModelRuns,
     m2: &ModelRuns,
     only: Option<Parallelism>,
+    x: &XField,
 ) -> String {
     if let Some(why) = m1.why_empty().or_else(|| m2.why_empty()) {
         return why;
     }
-    let both = |keys: &[ConfigKey]| {
+    let both = |keys: &[GroupKey]| {
         if keys.is_empty() {
             "none".to_owned()
         } else {
@@ -76,15 +79,14 @@ fn nothing_comparable(
     };
     match only {
         Some(p) => {
-            let all = compare(m1, m2, None);
-            let shared: Vec<ConfigKey> = all
+            let all = compare(m1, m2, None, x);
+            let shared: Vec<GroupKey> = all
                 .configs
                 .iter()
                 .flat_map(|c| {
-                    c.batch_tokens.iter().map(|&b| ConfigKey {
-                        par: c.par.par,
-                        max_num_batched_tokens: b,
-                        load: c.par.load,
+                    c.xs.iter().map(|v| GroupKey {
+                        chart: c.par,
+                        x: v.clone(),
                     })
                 })
                 .collect();
@@ -158,11 +160,37 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
     );
     let m1 = m1?;
     let cands: Vec<ModelRuns> = cands.into_iter().collect::<anyhow::Result<_>>()?;
+    if let XField::Setting(f) = &s.x {
+        for m in std::iter::once(&m1).chain(&cands) {
+            if !m
+                .runs
+                .iter()
+                .any(|r| r.settings.iter().any(|(n, _)| n == f))
+            {
+                let mut known: Vec<&str> = m
+                    .runs
+                    .iter()
+                    .flat_map(|r| r.settings.iter().map(|(n, _)| n.as_str()))
+                    .collect();
+                known.sort_unstable();
+                known.dedup();
+                bail!(
+                    "--x {f}: no run of {} records benchmark_config.{f} (its other fields: {})",
+                    m.display_name(),
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                );
+            }
+        }
+    }
     let mut cmps: Vec<(&ModelRuns, Comparison)> = Vec::new();
     for m2 in &cands {
-        let cmp = compare(&m1, m2, s.only);
+        let cmp = compare(&m1, m2, s.only, &s.x);
         if cmp.configs.is_empty() {
-            let why = nothing_comparable(&cmp, &m1, m2, s.only);
+            let why = nothing_comparable(&cmp, &m1, m2, s.only, &s.x);
             if cands.len() == 1 {
                 bail!("nothing to compare: {why}");
             }
@@ -179,9 +207,13 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
     }
 
     let mut warned: Vec<String> = Vec::new();
-    for (model, key, settings) in cmps.iter().flat_map(|(_, c)| &c.mixed) {
+    for (cmp, (model, key, settings)) in cmps
+        .iter()
+        .flat_map(|(_, c)| c.mixed.iter().map(move |m| (c, m)))
+    {
         let w = format!(
-            "warning: {model} at {key}: runs differ in other server settings ({}); they are averaged as repeats",
+            "warning: {model} at {}: runs differ in other server settings ({}); they are averaged as repeats",
+            cmp.key_text(key),
             settings.join(" | ")
         );
         if !warned.contains(&w) {
@@ -241,12 +273,12 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
         }
     }
     // Model 1's configurations that no candidate shares.
-    let only_model1: Vec<ConfigKey> = cmps[0]
+    let only_model1: Vec<GroupKey> = cmps[0]
         .1
         .only_model1
         .iter()
         .filter(|k| cmps.iter().all(|(_, c)| c.only_model1.contains(k)))
-        .copied()
+        .cloned()
         .collect();
     for (k, (_, cmp)) in cmps.iter().enumerate() {
         let mut lists = vec![(&cmp.model2, &cmp.only_model2)];
@@ -257,7 +289,7 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
             if !keys.is_empty() {
                 outln!("\nonly {name} has (not plotted):");
                 for k in keys {
-                    outln!("  {k}");
+                    outln!("  {}", cmp.key_text(k));
                 }
             }
         }

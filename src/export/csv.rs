@@ -4,7 +4,7 @@
 
 use crate::compare::{ConfigComparison, MultiConfig, Pair};
 use crate::metrics::Metric;
-use crate::results::RunSummary;
+use crate::results::{FieldValue, RunSummary};
 
 /// The users' seven columns, then (appended) the 95 % interval of the difference and whether
 /// it excludes 0, then how many of the averaged runs were partial.
@@ -66,10 +66,10 @@ fn finish(w: csv::Writer<Vec<u8>>) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
-fn pair_record(m: Metric, bt: Option<u64>, p: &Pair) -> Vec<String> {
+fn pair_record(m: Metric, x: &FieldValue, p: &Pair) -> Vec<String> {
     vec![
         m.key().to_owned(),
-        opt_int(bt),
+        x.csv_cell(),
         num(p.model1.map(|a| a.mean)),
         num(p.model2.map(|a| a.mean)),
         num(p.diff_pct()),
@@ -81,18 +81,20 @@ fn pair_record(m: Metric, bt: Option<u64>, p: &Pair) -> Vec<String> {
     ]
 }
 
-/// The comparison CSV of one parallelism configuration: one row per metric and batch size.
+/// [`COMPARISON_HEADER`] with the x axis' field name as the second column.
+fn comparison_header(x_name: &str) -> Vec<&str> {
+    let mut h = COMPARISON_HEADER.to_vec();
+    h[1] = x_name;
+    h
+}
+
+/// The comparison CSV of one parallelism configuration: one row per metric and x value.
 pub fn comparison_csv(cmp: &ConfigComparison) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record(COMPARISON_HEADER);
+    let _ = w.write_record(comparison_header(&cmp.x_name));
     for m in Metric::ALL {
-        for ((bt, p), partial) in cmp
-            .batch_tokens
-            .iter()
-            .zip(cmp.pairs(m))
-            .zip(cmp.partial(m))
-        {
-            let mut r = pair_record(m, *bt, p);
+        for ((bt, p), partial) in cmp.xs.iter().zip(cmp.pairs(m)).zip(cmp.partial(m)) {
+            let mut r = pair_record(m, bt, p);
             r.push(partial[0].to_string());
             r.push(partial[1].to_string());
             let _ = w.write_record(r);
@@ -106,13 +108,13 @@ pub fn comparison_csv(cmp: &ConfigComparison) -> Vec<u8> {
 /// and candidate.
 pub fn comparison_csv_multi(cmp: &MultiConfig, candidates: &[&str]) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header = COMPARISON_HEADER.to_vec();
+    let mut header = comparison_header(&cmp.x_name);
     header.push("candidate");
     let _ = w.write_record(header);
     for m in Metric::ALL {
-        for (bt, group) in cmp.batch_tokens.iter().zip(cmp.groups(m)) {
+        for (bt, group) in cmp.xs.iter().zip(cmp.groups(m)) {
             for (p, name) in group.iter().zip(candidates) {
-                let mut r = pair_record(m, *bt, p);
+                let mut r = pair_record(m, bt, p);
                 // Partial-run counts are per pair of models: not kept for several candidates.
                 r.extend([String::new(), String::new(), (*name).to_owned()]);
                 let _ = w.write_record(r);
@@ -191,8 +193,10 @@ mod tests {
                     pp: 1,
                 },
                 load: crate::results::Load::NONE,
+                batch_tokens: None,
             },
-            batch_tokens: vec![Some(4096)],
+            x_name: "max_num_batched_tokens".into(),
+            xs: vec![FieldValue::Num(4096.0)],
             pairs,
             partial: vec![vec![[1, 0]]; 7],
         };

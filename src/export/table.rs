@@ -74,22 +74,18 @@ fn right(s: String) -> Cell {
     Cell::new(s).set_alignment(CellAlignment::Right)
 }
 
-/// metric | max_num_batched_tokens | model 1 | model 2 | Δ% — one row per metric and batch size.
+/// metric | x field (max_num_batched_tokens) | model 1 | model 2 | Δ% — one row per metric
+/// and x value.
 pub fn comparison_table(cmp: &ConfigComparison, model1: &str, model2: &str) -> Table {
     let mut t = new_table(vec![
         "metric",
-        "max_num_batched_tokens",
+        &escape_control(&cmp.x_name),
         &escape_control(model1),
         &escape_control(model2),
         "Δ% [95% CI]",
     ]);
     for m in Metric::ALL {
-        for ((bt, p), partial) in cmp
-            .batch_tokens
-            .iter()
-            .zip(cmp.pairs(m))
-            .zip(cmp.partial(m))
-        {
+        for ((bt, p), partial) in cmp.xs.iter().zip(cmp.pairs(m)).zip(cmp.partial(m)) {
             let color = match (p.verdict(m), p.significant()) {
                 (_, Some(false)) => Color::Grey,
                 (Verdict::Better, _) => Color::Green,
@@ -98,7 +94,7 @@ pub fn comparison_table(cmp: &ConfigComparison, model1: &str, model2: &str) -> T
             };
             t.add_row(vec![
                 Cell::new(format!("{} ({})", m.key(), m.unit())),
-                right(bt.map_or("default".to_owned(), |b| b.to_string())),
+                right(escape_control(&bt.to_string()).into_owned()),
                 right(fmt_agg(p.model1, partial[0])),
                 right(fmt_agg(p.model2, partial[1])),
                 right(fmt_pct_ci(p)).fg(color),

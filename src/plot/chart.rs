@@ -156,7 +156,13 @@ impl Ranged for YAxis {
 }
 
 /// Axes, grid and ticks (plotters' mesh), then the bars, error bars and labels of `l`.
-pub fn draw_panel(root: &Area, l: &PanelLayout, metric: Metric, theme: &Theme) -> DrawResult {
+pub fn draw_panel(
+    root: &Area,
+    l: &PanelLayout,
+    metric: Metric,
+    theme: &Theme,
+    x_name: &str,
+) -> DrawResult {
     let a = l.area;
     let panel = root.clone().shrink(
         (a.x0.round() as i32, a.y0.round() as i32),
@@ -181,7 +187,7 @@ pub fn draw_panel(root: &Area, l: &PanelLayout, metric: Metric, theme: &Theme) -
         .x_labels(0)
         .y_label_formatter(&|v| format_tick(*v))
         .y_desc(metric.unit())
-        .x_desc("max_num_batched_tokens")
+        .x_desc(x_name)
         .label_style(font(theme.tick_px, false).color(&palette::TEXT))
         .axis_desc_style(font(theme.axis_px, false).color(&palette::TEXT))
         .axis_style(palette::AXIS)
@@ -425,14 +431,8 @@ pub fn metric_chart(
     ));
     let y = draw_legend(root, &notes, 12.0, 20.0, w - 20.0, y, true)?;
     let area = Rect::new(12.0, y + 4.0, w - 10.0, h - 6.0);
-    let l = layout_panel_groups(
-        area,
-        &Theme::LARGE,
-        metric,
-        &cmp.batch_tokens,
-        cmp.groups(metric),
-    );
-    draw_panel(root, &l, metric, &Theme::LARGE)
+    let l = layout_panel_groups(area, &Theme::LARGE, metric, &cmp.xs, cmp.groups(metric));
+    draw_panel(root, &l, metric, &Theme::LARGE, &cmp.x_name)
 }
 
 pub fn combined_chart(root: &Area, cmp: &MultiConfig, labels: &ModelNames) -> DrawResult {
@@ -472,14 +472,8 @@ pub fn combined_chart(root: &Area, cmp: &MultiConfig, labels: &ModelNames) -> Dr
                 .anchor(HPos::Left, VPos::Center),
         )?;
         let area = Rect::new(cx0 + 6.0, cy0 + 26.0, cx0 + cw - 8.0, cy0 + ch - 6.0);
-        let l = layout_panel_groups(
-            area,
-            &Theme::SMALL,
-            metric,
-            &cmp.batch_tokens,
-            cmp.groups(metric),
-        );
-        draw_panel(root, &l, metric, &Theme::SMALL)?;
+        let l = layout_panel_groups(area, &Theme::SMALL, metric, &cmp.xs, cmp.groups(metric));
+        draw_panel(root, &l, metric, &Theme::SMALL, &cmp.x_name)?;
     }
     // The eighth cell: legend and how to read the labels.
     let (cx0, cy0) = (cw * 3.0, top + ch);

@@ -9,6 +9,7 @@ use super::palette;
 use super::text::{format_pct, format_tick, format_value, text_width};
 use crate::compare::{Aggregate, Pair};
 use crate::metrics::{Metric, Verdict};
+use crate::results::FieldValue;
 
 /// An axis-aligned box in pixels (y grows downwards).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -214,11 +215,6 @@ pub fn pct_label(pair: &Pair, metric: Metric) -> (String, RGBColor) {
     }
 }
 
-/// The x-axis label of a group.
-pub fn group_label(batch_tokens: Option<u64>) -> String {
-    batch_tokens.map_or_else(|| "default".to_owned(), |v| v.to_string())
-}
-
 /// Evenly spaced "nice" ticks (1, 2, 2.5, 5 × 10^k) from 0 up to `ymax`, about `target` of
 /// them up to `data_max`.
 pub fn nice_ticks(data_max: f64, ymax: f64, target: usize) -> Vec<f64> {
@@ -252,11 +248,11 @@ pub fn layout_panel(
     area: Rect,
     theme: &Theme,
     metric: Metric,
-    batch_tokens: &[Option<u64>],
+    xs: &[FieldValue],
     pairs: &[Pair],
 ) -> PanelLayout {
     let groups: Vec<Vec<Pair>> = pairs.iter().map(|p| vec![*p]).collect();
-    layout_panel_groups(area, theme, metric, batch_tokens, &groups)
+    layout_panel_groups(area, theme, metric, xs, &groups)
 }
 
 /// Lays out one panel with 1 + k bars per x value: `groups[i]` holds each of the k
@@ -267,7 +263,7 @@ pub fn layout_panel_groups(
     area: Rect,
     theme: &Theme,
     metric: Metric,
-    batch_tokens: &[Option<u64>],
+    xs: &[FieldValue],
     groups: &[Vec<Pair>],
 ) -> PanelLayout {
     let top = theme.pct_px * 0.5;
@@ -297,14 +293,14 @@ pub fn layout_panel_groups(
     };
     // The ticks depend on the y range, which depends (a little) on the plot width: settle it.
     let mut left = left_for(&[1000.0]);
-    let mut l = layout_in(area, plot_at(left), theme, metric, batch_tokens, groups);
+    let mut l = layout_in(area, plot_at(left), theme, metric, xs, groups);
     for _ in 0..2 {
         let need = left_for(&l.ticks);
         if need <= left && need > left - 12.0 {
             break;
         }
         left = need;
-        l = layout_in(area, plot_at(left), theme, metric, batch_tokens, groups);
+        l = layout_in(area, plot_at(left), theme, metric, xs, groups);
     }
     l
 }
@@ -331,7 +327,7 @@ fn layout_in(
     plot: Rect,
     theme: &Theme,
     metric: Metric,
-    batch_tokens: &[Option<u64>],
+    xs: &[FieldValue],
     groups: &[Vec<Pair>],
 ) -> PanelLayout {
     let n = groups.len().max(1);
@@ -535,7 +531,9 @@ fn layout_in(
             } else {
                 0.0
             };
-        let g = group_label(batch_tokens.get(i).copied().flatten());
+        let g = xs
+            .get(i)
+            .map_or_else(|| "default".to_owned(), |x| x.to_string());
         let mut px = theme.tick_px;
         while px > 7.0 && text_width(&g, px, false) > gw - 4.0 {
             px -= 0.5;
@@ -659,6 +657,10 @@ fn repeat_labels(
 mod tests {
     use super::*;
 
+    fn xs(v: &[Option<u64>]) -> Vec<FieldValue> {
+        v.iter().map(|b| FieldValue::of_u64(*b)).collect()
+    }
+
     fn agg(mean: f64) -> Option<Aggregate> {
         Some(Aggregate {
             mean,
@@ -781,7 +783,7 @@ mod tests {
             area(),
             &Theme::LARGE,
             Metric::Throughput,
-            &[Some(4096), Some(8192)],
+            &xs(&[Some(4096), Some(8192)]),
             &pairs,
         );
         assert_eq!(l.bars.len(), 1);
@@ -806,7 +808,7 @@ mod tests {
             area(),
             &Theme::LARGE,
             Metric::InterTokenP50,
-            &[Some(8192)],
+            &xs(&[Some(8192)]),
             &[none],
         );
         assert!(l.bars.is_empty());
@@ -827,7 +829,7 @@ mod tests {
             area(),
             &Theme::LARGE,
             Metric::TtftP50,
-            &[None],
+            &xs(&[None]),
             &[Pair {
                 model1: a,
                 model2: agg(120.0),
@@ -875,7 +877,7 @@ mod tests {
             max: 13000.0,
             n: 2,
         });
-        let bt: Vec<Option<u64>> = (0..8).map(|i| Some(4096 * (i + 1))).collect();
+        let bt = xs(&(0..8).map(|i| Some(4096 * (i + 1))).collect::<Vec<_>>());
         let l = layout_panel(
             Rect::new(0.0, 0.0, 480.0, 420.0),
             &Theme::SMALL,
@@ -924,7 +926,7 @@ mod tests {
             group(12345.6, None, Some(12000.0)),
             group(50.0, Some(50.0), Some(51.0)),
         ];
-        let bt = [Some(4096), Some(8192), None];
+        let bt = xs(&[Some(4096), Some(8192), None]);
         for (area, theme) in [
             (area(), Theme::LARGE),
             (Rect::new(0.0, 0.0, 480.0, 420.0), Theme::SMALL),

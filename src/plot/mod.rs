@@ -178,8 +178,13 @@ mod tests {
                     pp: 1,
                 },
                 load: crate::results::Load::NONE,
+                batch_tokens: None,
             },
-            batch_tokens: vec![Some(4096), Some(8192), Some(16384), None],
+            x_name: "max_num_batched_tokens".into(),
+            xs: [Some(4096), Some(8192), Some(16384), None]
+                .into_iter()
+                .map(crate::results::FieldValue::of_u64)
+                .collect(),
             pairs: vec![pairs; Metric::ALL.len()],
             partial: vec![vec![[0, 0]; 4]; Metric::ALL.len()],
         }

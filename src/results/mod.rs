@@ -116,26 +116,123 @@ impl fmt::Display for Load {
     }
 }
 
-/// What one chart (or set of charts) is about: a parallelism configuration at one load.
+/// What one chart (or set of charts) is about: a parallelism configuration at one load and,
+/// when max_num_batched_tokens is not the x axis (`compare --x`), at one max_num_batched_tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChartKey {
     pub par: Parallelism,
     pub load: Load,
+    /// `None` when max_num_batched_tokens is the x axis (the default); `Some(value)` (itself
+    /// `None` for the server default) when it splits the charts instead.
+    pub batch_tokens: Option<Option<u64>>,
 }
 
 impl ChartKey {
-    /// `tp2_dp1_pp1` (the users' file names), `tp2_dp1_pp1_c64` with a load.
+    /// `tp2_dp1_pp1` (the users' file names), `tp2_dp1_pp1_c64` with a load,
+    /// `tp2_dp1_pp1_mnbt8192_c64` when max_num_batched_tokens splits the charts.
     pub fn file_tag(&self) -> String {
-        format!("{}{}", self.par.file_tag(), self.load.file_tag())
+        let bt = match self.batch_tokens {
+            None => String::new(),
+            Some(Some(v)) => format!("_mnbt{v}"),
+            Some(None) => "_mnbtdefault".to_owned(),
+        };
+        format!("{}{bt}{}", self.par.file_tag(), self.load.file_tag())
     }
 }
 
 impl fmt::Display for ChartKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.load.is_none() {
-            write!(f, "{}", self.par)
-        } else {
-            write!(f, "{}, {}", self.par, self.load)
+        write!(f, "{}", self.par)?;
+        match self.batch_tokens {
+            None => {}
+            Some(Some(v)) => write!(f, ", max_num_batched_tokens={v}")?,
+            Some(None) => write!(f, ", max_num_batched_tokens=default")?,
+        }
+        if !self.load.is_none() {
+            write!(f, ", {}", self.load)?;
+        }
+        Ok(())
+    }
+}
+
+/// The value of one configuration field (an x value of `compare`'s charts): a number, a text,
+/// or missing (not recorded: the server's default). Ordered missing first, then numbers, then
+/// texts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    Missing,
+    Num(f64),
+    Text(String),
+}
+
+impl FieldValue {
+    pub fn of_json(v: &serde_json::Value) -> FieldValue {
+        use serde_json::Value;
+        match v {
+            Value::Null => FieldValue::Missing,
+            Value::Number(n) => n.as_f64().map_or(FieldValue::Missing, FieldValue::Num),
+            Value::String(s) if s.trim().eq_ignore_ascii_case("inf") => {
+                FieldValue::Num(f64::INFINITY)
+            }
+            Value::String(s) => FieldValue::Text(s.clone()),
+            v => FieldValue::Text(v.to_string()),
+        }
+    }
+
+    pub fn of_u64(v: Option<u64>) -> FieldValue {
+        v.map_or(FieldValue::Missing, |v| FieldValue::Num(v as f64))
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            FieldValue::Num(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            FieldValue::Missing => 0,
+            FieldValue::Num(_) => 1,
+            FieldValue::Text(_) => 2,
+        }
+    }
+
+    /// The cell of a CSV file: empty when missing.
+    pub fn csv_cell(&self) -> String {
+        match self {
+            FieldValue::Missing => String::new(),
+            v => v.to_string(),
+        }
+    }
+}
+
+impl Eq for FieldValue {}
+
+impl PartialOrd for FieldValue {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for FieldValue {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self, other) {
+            (FieldValue::Num(a), FieldValue::Num(b)) => a.total_cmp(b),
+            (FieldValue::Text(a), FieldValue::Text(b)) => a.cmp(b),
+            (a, b) => a.rank().cmp(&b.rank()),
+        }
+    }
+}
+
+impl fmt::Display for FieldValue {
+    /// `default` when missing, `inf`, whole numbers without a decimal point.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldValue::Missing => write!(f, "default"),
+            FieldValue::Num(v) if v.is_infinite() => write!(f, "inf"),
+            FieldValue::Num(v) => write!(f, "{v}"),
+            FieldValue::Text(s) => write!(f, "{s}"),
         }
     }
 }
@@ -150,10 +247,12 @@ pub struct ConfigKey {
 }
 
 impl ConfigKey {
+    /// The chart of the default x axis (max_num_batched_tokens).
     pub fn chart(&self) -> ChartKey {
         ChartKey {
             par: self.par,
             load: self.load,
+            batch_tokens: None,
         }
     }
 }
@@ -215,6 +314,8 @@ pub struct RunSummary {
     /// as sorted `key=value` pairs joined by `, `; empty when there are none. Runs that share a
     /// [`ConfigKey`] but differ here are not true repeats (`compare` warns about them).
     pub other_config: String,
+    /// The same settings as values, by field name (what `compare --x FIELD` reads).
+    pub settings: Vec<(String, FieldValue)>,
     pub values: MetricValues,
     /// Goodput and SLO attainment, when the run was measured with `--slo`.
     pub goodput: GoodputValues,

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use super::pyjson::PyJsonReader;
 use super::samples::RawSamples;
-use super::{ConfigKey, MetricValues, Parallelism, RunSummary};
+use super::{ConfigKey, FieldValue, MetricValues, Parallelism, RunSummary};
 use crate::metrics::Metric;
 use crate::significance::RunSamples;
 
@@ -480,11 +480,17 @@ fn summary_of<S>(dir: &Path, raw: RawResults<S>) -> Result<RunSummary, RunReadEr
         })
         .collect::<Vec<_>>()
         .join(", ");
+    let settings = bc
+        .iter()
+        .filter(|(k, v)| !CONFIG_KEY_FIELDS.contains(&k.as_str()) && !v.is_null())
+        .map(|(k, v)| (k.clone(), FieldValue::of_json(v)))
+        .collect();
     Ok(RunSummary {
         dir: dir.to_path_buf(),
         model_name,
         config,
         other_config,
+        settings,
         values,
         goodput,
         partial,

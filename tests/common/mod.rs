@@ -100,6 +100,16 @@ pub fn write_run(
     dir
 }
 
+/// Appends fields to a run's `benchmark_config` (e.g. `"max_concurrency": 4`), as `run`
+/// writes its load and a sweep its other server flags.
+pub fn add_config(dir: &Path, fields: &str) {
+    let p = dir.join("benchmark_results.json");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let at = text.find("}").unwrap(); // the end of benchmark_config, the first object closed
+    let text = format!("{}, {fields}{}", &text[..at], &text[at..]);
+    std::fs::write(&p, text).unwrap();
+}
+
 /// `(text, fill)` of every `<text>` element of an SVG document.
 pub fn svg_texts(svg: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
