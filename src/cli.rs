@@ -77,6 +77,14 @@ pub struct CompareArgs {
     /// X axis of the bar charts (and the CSV's second column): `max_num_batched_tokens`,
     /// `max_concurrency`, `request_rate`, or any `benchmark_config` field (e.g. `max_num_seqs`).
     /// The other configuration fields split the charts.
+    /// Also draw load curves: per configuration measured at several loads, latency against
+    /// output throughput (one line per model, points labelled by load level), and one Pareto
+    /// chart (tokens/s per user against tokens/s per GPU) across every configuration.
+    #[arg(long)]
+    pub curves: bool,
+    /// With --curves: divide throughput by the configuration's GPUs (TP·DP·PP).
+    #[arg(long, requires = "curves")]
+    pub per_gpu: bool,
     #[arg(long = "x", value_name = "FIELD", default_value = "max_num_batched_tokens",
           value_parser = crate::compare::XField::parse)]
     pub x: crate::compare::XField,

@@ -469,6 +469,7 @@ mod tests {
             settings: Vec::new(),
             values,
             goodput: Default::default(),
+            tpot_mean_ms: None,
             partial: None,
             invalid_values: Vec::new(),
             samples: None,

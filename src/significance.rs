@@ -798,6 +798,7 @@ pub(crate) mod tests {
             settings: Vec::new(),
             values,
             goodput: Default::default(),
+            tpot_mean_ms: None,
             samples,
             partial: None,
             invalid_values: Vec::new(),

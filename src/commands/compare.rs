@@ -129,6 +129,17 @@ fn render(
             multi_combined_chart_svg(c, names),
         ),
     };
+    write_chart(out, &stem, &svg, s, raster)
+}
+
+/// Writes one chart as SVG and/or PNG; returns the files written.
+fn write_chart(
+    out: &Path,
+    stem: &str,
+    svg: &str,
+    s: &Settings,
+    raster: &Rasterizer,
+) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     if s.svg {
         let p = out.join(format!("{stem}.svg"));
@@ -139,12 +150,116 @@ fn render(
     if s.png {
         let p = out.join(format!("{stem}.png"));
         let png = raster
-            .svg_to_png(&svg)
+            .svg_to_png(svg)
             .with_context(|| format!("{}", p.display()))?;
         write_atomic(&p, &png, false).with_context(|| format!("cannot write {}", p.display()))?;
         written.push(p);
     }
     Ok(written)
+}
+
+fn write_csv(p: &Path, bytes: &[u8]) -> anyhow::Result<PathBuf> {
+    write_atomic(p, bytes, false).with_context(|| format!("cannot write {}", p.display()))?;
+    Ok(p.to_path_buf())
+}
+
+/// `--curves`: a curves figure (and CSV) per family measured at several loads, and the Pareto
+/// chart (and CSV). Returns the files written.
+fn curves_output(
+    models: &[&ModelRuns],
+    names: &ModelNames,
+    a: &CompareArgs,
+    s: &Settings,
+    raster: &Rasterizer,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let fams = crate::curves::families(models, s.only);
+    if fams.is_empty() {
+        errln!(
+            "warning: --curves: no configuration{} was measured at two or more loads (`run --concurrency 1,4,16` or `--request-rate 1,2,4` measures several)",
+            s.only.map(|p| format!(" at {p}")).unwrap_or_default()
+        );
+    }
+    let drawn: Vec<anyhow::Result<Vec<PathBuf>>> = fams
+        .par_iter()
+        .map(|f| {
+            let stem = format!("curves_{}", f.key.file_tag());
+            let svg = crate::plot::curves_chart_svg(f, names, a.per_gpu);
+            let mut w = write_chart(&a.output_dir, &stem, &svg, s, raster)?;
+            let p = a.output_dir.join(format!("{stem}.csv"));
+            w.push(write_csv(&p, &crate::export::csv::curves_csv(f))?);
+            Ok(w)
+        })
+        .collect();
+    for d in drawn {
+        files.extend(d?);
+    }
+    let (pts, unplaced) = crate::curves::pareto(models, s.only);
+    if unplaced > 0 {
+        errln!(
+            "warning: --curves: {unplaced} run(s) left off the Pareto chart: no mean TPOT or inter-token latency, or no throughput"
+        );
+    }
+    if pts.iter().any(|(_, p)| !p.is_empty()) {
+        let scope = match s.only {
+            Some(p) => p.to_string(),
+            None => "every configuration".to_owned(),
+        };
+        let svg = crate::plot::pareto_chart_svg(&pts, names, &scope);
+        files.extend(write_chart(&a.output_dir, "pareto", &svg, s, raster)?);
+        let p = a.output_dir.join("pareto.csv");
+        files.push(write_csv(&p, &crate::export::csv::pareto_csv(&pts))?);
+    }
+    Ok(files)
+}
+
+/// Capacity charts (and one CSV) for each candidate whose `capacity_*.json` answers share an
+/// axis and SLO with model 1's. Returns the files written.
+fn capacity_output(
+    m1: &ModelRuns,
+    cands: &[&ModelRuns],
+    names: &ModelNames,
+    a: &CompareArgs,
+    s: &Settings,
+    raster: &Rasterizer,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let read = |m: &ModelRuns| {
+        let (entries, warnings) = crate::summary::read_capacity_files(&m.dir);
+        for w in warnings {
+            errln!("warning: {w}");
+        }
+        entries
+            .into_iter()
+            .filter(|e| s.only.is_none_or(|p| p == e.par))
+            .collect::<Vec<_>>()
+    };
+    let base = read(m1);
+    if base.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    let mut rows: Vec<(String, crate::curves::CapacityPair)> = Vec::new();
+    for (j, c) in cands.iter().enumerate() {
+        let pairs = crate::curves::capacity_pairs(&base, &read(c));
+        for (i, pair) in pairs.iter().enumerate() {
+            let mut stem = format!("capacity_{}_slo{}", pair.axis, i + 1);
+            if cands.len() > 1 {
+                stem.push_str(&format!("_model{}", j + 2));
+            }
+            let pair_names = ModelNames {
+                model1: names.model1,
+                candidates: vec![names.candidates[j]],
+            };
+            let svg = crate::plot::capacity_chart_svg(pair, &pair_names);
+            files.extend(write_chart(&a.output_dir, &stem, &svg, s, raster)?);
+            rows.push((names.candidates[j].to_owned(), pair.clone()));
+        }
+    }
+    if !rows.is_empty() {
+        let p = a.output_dir.join("capacity_comparison.csv");
+        files.push(write_csv(&p, &crate::export::csv::capacity_csv(&rows))?);
+    }
+    Ok(files)
 }
 
 pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
@@ -269,6 +384,19 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
         }
         println!("files:");
         for f in files.iter() {
+            outln!("  {}", f.display());
+        }
+    }
+    let model_refs: Vec<&ModelRuns> = std::iter::once(&m1)
+        .chain(cmps.iter().map(|(m, _)| *m))
+        .collect();
+    let mut extra = capacity_output(&m1, &model_refs[1..], &names, &a, &s, &raster)?;
+    if a.curves {
+        extra.extend(curves_output(&model_refs, &names, &a, &s, &raster)?);
+    }
+    if !extra.is_empty() {
+        println!("\nfiles:");
+        for f in &extra {
             outln!("  {}", f.display());
         }
     }

@@ -156,6 +156,100 @@ pub fn summary_csv(runs: &[RunSummary]) -> Vec<u8> {
     finish(w)
 }
 
+/// `curves_<family>.csv`: one row per model and load level: the load, then the seven metrics
+/// (repeats averaged) and the mean TPOT.
+pub fn curves_csv(f: &crate::curves::Family) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["model", "max_concurrency", "request_rate"];
+    header.extend(Metric::ALL.iter().map(|m| m.key()));
+    header.extend(["tpot_mean_ms", "n"]);
+    let _ = w.write_record(&header);
+    for c in &f.curves {
+        for p in &c.points {
+            let mut r = vec![
+                c.model.clone(),
+                opt_int(p.load.max_concurrency.map(u64::from)),
+                p.load
+                    .request_rate()
+                    .map(|r| {
+                        if r.is_infinite() {
+                            "inf".to_owned()
+                        } else {
+                            r.to_string()
+                        }
+                    })
+                    .unwrap_or_default(),
+            ];
+            r.extend(Metric::ALL.iter().map(|m| num(p.get(*m))));
+            r.push(num(p.tpot_mean_ms));
+            r.push(
+                p.values
+                    .iter()
+                    .flatten()
+                    .map(|a| a.n)
+                    .max()
+                    .unwrap_or(0)
+                    .to_string(),
+            );
+            let _ = w.write_record(r);
+        }
+    }
+    finish(w)
+}
+
+/// `pareto.csv`: every point of the Pareto chart.
+pub fn pareto_csv(models: &[(String, Vec<crate::curves::ParetoPoint>)]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "model",
+        "point",
+        "tokens_per_sec_per_user",
+        "tokens_per_sec_per_gpu",
+        "on_front",
+    ]);
+    for (m, pts) in models {
+        for p in pts {
+            let _ = w.write_record([
+                m.clone(),
+                p.label.clone(),
+                p.per_user.to_string(),
+                p.per_gpu.to_string(),
+                p.front.to_string(),
+            ]);
+        }
+    }
+    finish(w)
+}
+
+/// `capacity_comparison.csv`: per candidate, axis, SLO and configuration both capacities and
+/// the % difference.
+pub fn capacity_csv(rows: &[(String, crate::curves::CapacityPair)]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "axis",
+        "slo",
+        "configuration",
+        "model1",
+        "model2",
+        "diff_pct",
+        "candidate",
+    ]);
+    for (cand, pair) in rows {
+        for (cfg, a, b) in &pair.configs {
+            let _ = w.write_record([
+                pair.axis.clone(),
+                pair.slo.clone(),
+                cfg.clone(),
+                num(*a),
+                num(*b),
+                num(crate::metrics::diff_pct(*a, *b)),
+                cand.clone(),
+            ]);
+        }
+    }
+    finish(w)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

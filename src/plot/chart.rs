@@ -17,15 +17,17 @@ use super::layout::{layout_panel_groups, HPos, PanelLayout, Rect, TextItem, Them
 use super::palette;
 use super::text::{fit_text, format_tick, text_width};
 use super::ModelNames;
-use crate::compare::MultiConfig;
+use crate::compare::{Aggregate, MultiConfig, Pair};
+use crate::curves::CapacityPair;
 use crate::metrics::Metric;
+use crate::results::FieldValue;
 
 /// The font family written into the SVG; the rasteriser resolves it to the embedded DejaVu Sans,
 /// other SVG viewers to their sans-serif font.
 pub const FONT_FAMILY: &str = "DejaVu Sans, sans-serif";
 
-type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
-type DrawResult = Result<(), Box<dyn Error>>;
+pub(super) type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+pub(super) type DrawResult = Result<(), Box<dyn Error>>;
 
 /// Size of the single-metric chart.
 pub const METRIC_SIZE: (u32, u32) = (1200, 700);
@@ -77,7 +79,7 @@ fn plotters_size(px: f64) -> f64 {
         .unwrap_or(s)
 }
 
-fn font(px: f64, bold: bool) -> FontDesc<'static> {
+pub(super) fn font(px: f64, bold: bool) -> FontDesc<'static> {
     FontDesc::new(
         FontFamily::Name(FONT_FAMILY),
         plotters_size(px),
@@ -133,15 +135,15 @@ fn line(root: &Area, a: (f64, f64), b: (f64, f64), color: RGBColor, width: u32) 
     Ok(())
 }
 
-/// The y axis: linear from 0, with the tick values chosen by the layout (plotters'
+/// A linear axis from 0 with the tick values chosen by the layout (plotters'
 /// `with_key_points` would do, but it loses the label formatter).
 #[derive(Clone)]
-struct YAxis {
-    range: RangedCoordf64,
-    ticks: Vec<f64>,
+pub(super) struct TickAxis {
+    pub(super) range: RangedCoordf64,
+    pub(super) ticks: Vec<f64>,
 }
 
-impl Ranged for YAxis {
+impl Ranged for TickAxis {
     type FormatOption = DefaultFormatting;
     type ValueType = f64;
     fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
@@ -159,9 +161,9 @@ impl Ranged for YAxis {
 pub fn draw_panel(
     root: &Area,
     l: &PanelLayout,
-    metric: Metric,
     theme: &Theme,
-    x_name: &str,
+    x_desc: &str,
+    y_desc: &str,
 ) -> DrawResult {
     let a = l.area;
     let panel = root.clone().shrink(
@@ -176,7 +178,7 @@ pub fn draw_panel(
         .y_label_area_size(l.left().round() as i32)
         .build_cartesian_2d(
             0f64..n as f64,
-            YAxis {
+            TickAxis {
                 range: RangedCoordf64::from(0f64..l.ymax),
                 ticks: l.ticks.clone(),
             },
@@ -186,8 +188,8 @@ pub fn draw_panel(
         .disable_x_mesh()
         .x_labels(0)
         .y_label_formatter(&|v| format_tick(*v))
-        .y_desc(metric.unit())
-        .x_desc(x_name)
+        .y_desc(y_desc)
+        .x_desc(x_desc)
         .label_style(font(theme.tick_px, false).color(&palette::TEXT))
         .axis_desc_style(font(theme.axis_px, false).color(&palette::TEXT))
         .axis_style(palette::AXIS)
@@ -318,7 +320,43 @@ fn subtle(s: impl Into<String>) -> Piece {
     Piece::Text(s.into(), palette::SUBTLE)
 }
 
-fn model_items(labels: &ModelNames, px: f64, max_w: f64) -> Vec<Vec<Piece>> {
+/// A chart's bold title (centred at the top) and its model legend below it; returns the y
+/// below the legend.
+pub(super) fn title_and_models(
+    root: &Area,
+    w: f64,
+    title: &str,
+    title_px: f64,
+    labels: &ModelNames,
+    legend_px: f64,
+    extra: Vec<Vec<Piece>>,
+) -> Result<f64, Box<dyn Error>> {
+    draw_text(
+        root,
+        &TextItem::new(
+            fit_text(title, title_px, true, w - 40.0),
+            w / 2.0,
+            12.0,
+            title_px,
+            palette::TEXT,
+        )
+        .bold()
+        .anchor(HPos::Center, VPos::Top),
+    )?;
+    let mut items = model_items(labels, legend_px, w / 2.0 - 60.0);
+    items.extend(extra);
+    draw_legend(
+        root,
+        &items,
+        legend_px,
+        20.0,
+        w - 20.0,
+        title_px * 2.0,
+        true,
+    )
+}
+
+pub(super) fn model_items(labels: &ModelNames, px: f64, max_w: f64) -> Vec<Vec<Piece>> {
     let name = |s: &str, role: &str| fit_text(&format!("{s} ({role})"), px, false, max_w);
     let mut v = vec![vec![
         Piece::Swatch(palette::MODEL1),
@@ -432,7 +470,7 @@ pub fn metric_chart(
     let y = draw_legend(root, &notes, 12.0, 20.0, w - 20.0, y, true)?;
     let area = Rect::new(12.0, y + 4.0, w - 10.0, h - 6.0);
     let l = layout_panel_groups(area, &Theme::LARGE, metric, &cmp.xs, cmp.groups(metric));
-    draw_panel(root, &l, metric, &Theme::LARGE, &cmp.x_name)
+    draw_panel(root, &l, &Theme::LARGE, &cmp.x_name, metric.unit())
 }
 
 pub fn combined_chart(root: &Area, cmp: &MultiConfig, labels: &ModelNames) -> DrawResult {
@@ -473,7 +511,7 @@ pub fn combined_chart(root: &Area, cmp: &MultiConfig, labels: &ModelNames) -> Dr
         )?;
         let area = Rect::new(cx0 + 6.0, cy0 + 26.0, cx0 + cw - 8.0, cy0 + ch - 6.0);
         let l = layout_panel_groups(area, &Theme::SMALL, metric, &cmp.xs, cmp.groups(metric));
-        draw_panel(root, &l, metric, &Theme::SMALL, &cmp.x_name)?;
+        draw_panel(root, &l, &Theme::SMALL, &cmp.x_name, metric.unit())?;
     }
     // The eighth cell: legend and how to read the labels.
     let (cx0, cy0) = (cw * 3.0, top + ch);
@@ -511,6 +549,69 @@ fn capitalise(s: &str) -> String {
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect())
         .unwrap_or_default()
+}
+
+/// Two models' capacities under one SLO: two bars per configuration (the max load meeting the
+/// SLO), the % difference above each pair coloured as on the metric charts (more capacity is
+/// better).
+pub fn capacity_chart(root: &Area, pair: &CapacityPair, labels: &ModelNames) -> DrawResult {
+    let (w, h) = (f64::from(METRIC_SIZE.0), f64::from(METRIC_SIZE.1));
+    let what = if pair.axis == "request_rate" {
+        "max request rate meeting the SLO (requests/s)"
+    } else {
+        "max concurrency meeting the SLO"
+    };
+    let title = format!("Capacity \u{2014} {what}");
+    let y = title_and_models(root, w, &title, 20.0, labels, 14.0, Vec::new())?;
+    let mut notes = vec![vec![subtle(fit_text(
+        &format!("SLO: {}", pair.slo),
+        13.0,
+        false,
+        w - 60.0,
+    ))]];
+    notes.extend(colour_key_items(labels.candidates.len(), false, false));
+    let y = draw_legend(root, &notes, 12.0, 20.0, w - 20.0, y, true)?;
+    let one = |v: Option<f64>| {
+        v.map(|mean| Aggregate {
+            mean,
+            min: mean,
+            max: mean,
+            n: 1,
+        })
+    };
+    let xs: Vec<FieldValue> = pair
+        .configs
+        .iter()
+        .map(|(c, _, _)| FieldValue::Text(short_config(c)))
+        .collect();
+    let groups: Vec<Vec<Pair>> = pair
+        .configs
+        .iter()
+        .map(|(_, a, b)| {
+            vec![Pair {
+                model1: one(*a),
+                model2: one(*b),
+                ci: None,
+            }]
+        })
+        .collect();
+    let area = Rect::new(12.0, y + 4.0, w - 10.0, h - 6.0);
+    // Throughput's direction and number format: more is better.
+    let l = layout_panel_groups(area, &Theme::LARGE, Metric::Throughput, &xs, &groups);
+    let unit = if pair.axis == "request_rate" {
+        "requests/s"
+    } else {
+        "concurrent requests"
+    };
+    draw_panel(root, &l, &Theme::LARGE, "configuration", unit)
+}
+
+/// `TP=2, DP=1, PP=1, max_num_batched_tokens=4096` as `TP2 DP1 PP1 4096` (an x label).
+fn short_config(c: &str) -> String {
+    c.replace("TP=", "TP")
+        .replace(", DP=", " DP")
+        .replace(", PP=", " PP")
+        .replace(", max_num_batched_tokens=", " mnbt ")
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@
 pub mod chart;
 mod glyphs;
 pub mod layout;
+pub mod lines;
 pub mod palette;
 mod png;
 pub mod raster;
@@ -121,6 +122,39 @@ pub fn multi_combined_chart_svg(cmp: &MultiConfig, names: &ModelNames) -> String
     with_safe_names(names, |n| {
         chart::render(chart::COMBINED_SIZE, |root| {
             chart::combined_chart(root, cmp, n)
+        })
+    })
+}
+
+/// Latency against output throughput for one curve family (1800×1060): six panels, one line
+/// per model (model 1 first), points labelled by load level; `per_gpu` divides throughput by
+/// TP·DP·PP.
+pub fn curves_chart_svg(fam: &crate::curves::Family, names: &ModelNames, per_gpu: bool) -> String {
+    with_safe_names(names, |n| {
+        chart::render(lines::CURVES_SIZE, |root| {
+            lines::curves_chart(root, fam, n, per_gpu)
+        })
+    })
+}
+
+/// The Pareto chart (1400×900): every model's (configuration, load) points, fronts joined.
+pub fn pareto_chart_svg(
+    models: &[(String, Vec<crate::curves::ParetoPoint>)],
+    names: &ModelNames,
+    scope: &str,
+) -> String {
+    with_safe_names(names, |n| {
+        chart::render(lines::PARETO_SIZE, |root| {
+            lines::pareto_chart(root, models, n, &text::chart_label(scope))
+        })
+    })
+}
+
+/// Two models' capacities under one SLO (1200×700).
+pub fn capacity_chart_svg(pair: &crate::curves::CapacityPair, names: &ModelNames) -> String {
+    with_safe_names(names, |n| {
+        chart::render(chart::METRIC_SIZE, |root| {
+            chart::capacity_chart(root, pair, n)
         })
     })
 }

@@ -319,6 +319,10 @@ pub struct RunSummary {
     pub values: MetricValues,
     /// Goodput and SLO attainment, when the run was measured with `--slo`.
     pub goodput: GoodputValues,
+    /// Mean time per output token in ms (`time_per_output_token.tpot_avg`; for older runs
+    /// without that group, the mean inter-token gap `inter_token_latency.inter_token_avg`):
+    /// the Pareto chart's tokens/s per user is 1000 / this.
+    pub tpot_mean_ms: Option<f64>,
     /// Why the run is not a complete measurement (`interrupted`, `16 requests not sent`), or
     /// `None` for a complete run. Partial runs are left out unless `--include-partial`.
     pub partial: Option<String>,

@@ -420,6 +420,7 @@ fn summary_of<S>(dir: &Path, raw: RawResults<S>) -> Result<RunSummary, RunReadEr
     }
     let (values, invalid_values) = metric_values(&stats);
     let goodput = goodput_values(&stats);
+    let tpot_mean_ms = tpot_mean_ms(&stats);
 
     let bc = raw.benchmark_config.unwrap_or_default();
     // config.json is only needed when benchmark_config lacks a field.
@@ -493,10 +494,28 @@ fn summary_of<S>(dir: &Path, raw: RawResults<S>) -> Result<RunSummary, RunReadEr
         settings,
         values,
         goodput,
+        tpot_mean_ms,
         partial,
         invalid_values,
         samples: None,
     })
+}
+
+/// `time_per_output_token.tpot_avg`, else `inter_token_latency.inter_token_avg` (older runs);
+/// missing unless finite and positive.
+fn tpot_mean_ms(stats: &Map<String, Value>) -> Option<f64> {
+    let lat = stats
+        .get("latency_percentiles_ms")
+        .and_then(Value::as_object)?;
+    let get = |group: &str, field: &str| {
+        lat.get(group)
+            .and_then(Value::as_object)
+            .and_then(|g| g.get(field))
+            .and_then(value_f64)
+            .filter(|v| v.is_finite() && *v > 0.0 && *v <= MAX_METRIC_VALUE)
+    };
+    get("time_per_output_token", "tpot_avg")
+        .or_else(|| get("inter_token_latency", "inter_token_avg"))
 }
 
 /// `goodput_requests_per_sec`, `goodput_tokens_per_sec` and `slo_attainment_pct` of
