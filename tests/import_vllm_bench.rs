@@ -288,6 +288,32 @@ fn a_summary_only_file_keeps_its_figures_and_nothing_else() {
         v["p99_ttft_ms"].as_f64().unwrap()
     );
     assert_eq!(col("request_rate"), "4");
+
+    // The full file of the same run (same date, other bytes) is another run folder, and a
+    // re-import of both writes nothing.
+    let full = fixtures()
+        .join("01_tp8_pp2_no_ib/serving_deepseek-ai-DeepSeek-V2.5_tp8_pp2_sharegpt_qps_04.json");
+    for expected in [1, 2] {
+        let (code, stdout, stderr) = import(&[
+            full.to_str().unwrap(),
+            src.to_str().unwrap(),
+            "--model",
+            "m",
+            "--output-dir",
+            o,
+        ]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        assert_eq!(
+            stdout.matches("already imported").count(),
+            expected,
+            "{stdout}"
+        );
+    }
+    let names: Vec<String> = run_dirs(&out.path().join("m"))
+        .iter()
+        .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["run_20250420_185632", "run_20250420_185632_2"]);
 }
 
 #[test]
