@@ -35,6 +35,40 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Start `vllm serve` for every configuration of a grid and benchmark each.
     Sweep(Box<SweepArgs>),
+    /// Turn other tools' result files into run folders (one per file) that compare and summarize read.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub source: ImportSource,
+}
+
+/// The result formats `import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportSource {
+    /// Result JSON files of `vllm bench serve --save-result` (and benchmark_serving.py).
+    VllmBench(ImportVllmBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportVllmBenchArgs {
+    /// Result files, or folders whose `*.json` files are read (not recursively).
+    #[arg(required = true, value_name = "FILE_OR_DIR")]
+    pub inputs: Vec<PathBuf>,
+    /// Model name the runs are filed under (the model folder: `/` becomes `_`).
+    #[arg(long)]
+    pub model: String,
+    /// The served configuration (not in vLLM's file).
+    #[command(flatten)]
+    pub served: ServedConfigArgs,
+    /// Free-form metadata recorded in each run (repeatable), e.g. `--label network=ib`.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse::key_value)]
+    pub labels: Vec<(String, String)>,
+    /// Folder holding one sub-folder per model.
+    #[arg(long, default_value = DEFAULT_BASE_DIR)]
+    pub output_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -262,6 +296,13 @@ pub struct RunArgs {
     pub base_url: String,
     #[command(flatten)]
     pub bench: BenchArgs,
+    #[command(flatten)]
+    pub served: ServedConfigArgs,
+}
+
+/// The served configuration a run is filed under (`run`, `import`): recorded as metadata only.
+#[derive(Debug, Args)]
+pub struct ServedConfigArgs {
     /// Recorded as metadata only: the server's tensor parallel size.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub tp: u32,
@@ -274,6 +315,21 @@ pub struct RunArgs {
     /// Recorded as metadata only: the server's max_num_batched_tokens.
     #[arg(long)]
     pub max_num_batched_tokens: Option<u64>,
+}
+
+impl ServedConfigArgs {
+    /// The configuration key (without a load: that is the run's own).
+    pub fn config_key(&self) -> crate::results::ConfigKey {
+        crate::results::ConfigKey {
+            par: crate::results::Parallelism {
+                tp: self.tp,
+                dp: self.dp,
+                pp: self.pp,
+            },
+            max_num_batched_tokens: self.max_num_batched_tokens,
+            load: crate::results::Load::NONE,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -313,6 +313,15 @@ pub struct Comparison {
     /// sweep's `max_num_seqs`) and are therefore averaged although they are not true repeats:
     /// (model, key, the distinct settings).
     pub mixed: Vec<(String, GroupKey, Vec<String>)>,
+    /// Whose metric definitions the compared runs follow ([`RunSummary::definitions`],
+    /// `modelbench` for native runs), when they are not all the same: the values side by side
+    /// are then not measured the same way (docs/metrics.md, "modelbench and vllm bench serve").
+    pub mixed_definitions: Vec<String>,
+}
+
+/// The name of the definitions a run's samples follow.
+pub fn definitions_of(r: &RunSummary) -> &str {
+    r.definitions.as_deref().unwrap_or("modelbench")
 }
 
 impl Comparison {
@@ -437,7 +446,18 @@ pub fn compare(
             }
         }
     }
+    let definitions: BTreeSet<&str> = k1
+        .intersection(&k2)
+        .flat_map(|k| g1[k].iter().chain(&g2[k]))
+        .map(|r| definitions_of(r))
+        .collect();
+    let mixed_definitions = if definitions.len() > 1 {
+        definitions.into_iter().map(str::to_owned).collect()
+    } else {
+        Vec::new()
+    };
     Comparison {
+        mixed_definitions,
         model1: m1.display_name().to_owned(),
         model2: m2.display_name().to_owned(),
         configs,
@@ -460,6 +480,7 @@ mod tests {
         RunSummary {
             dir: PathBuf::from("x"),
             model_name: None,
+            definitions: None,
             config: ConfigKey {
                 par: Parallelism { tp, dp: 1, pp: 1 },
                 max_num_batched_tokens: Some(mnbt),

@@ -346,6 +346,7 @@ mod tests {
             values,
             goodput: Default::default(),
             tpot_mean_ms: tpot,
+            definitions: None,
             partial: None,
             invalid_values: Vec::new(),
             samples: None,

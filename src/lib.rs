@@ -4,7 +4,7 @@
 //! `workload` (what to send) → `client` (streaming HTTP, timestamps) → `records` (one record
 //! per request) → `stats` (percentiles) → `results` (the on-disk format, read and write) →
 //! `compare` (two models matched by configuration) → `plot` / `export` (charts, CSV, tables).
-//! `sweep` drives `vllm serve` over a grid. `cli` holds the raw flags and `commands` the
+//! `sweep` drives `vllm serve` over a grid; `import` turns other tools' result files into run folders. `cli` holds the raw flags and `commands` the
 //! validated settings and the glue of each sub-command.
 
 pub mod atomic;
@@ -15,6 +15,7 @@ pub mod commands;
 pub mod compare;
 pub mod curves;
 pub mod export;
+pub mod import;
 pub mod metrics;
 pub mod plot;
 pub mod records;

@@ -49,6 +49,9 @@ pub enum TokenSource {
     Chunks,
     /// Input only: a word-count estimate (no usage, no tokenizer).
     Estimate,
+    /// As another tool's result file records it (`import`; how that tool counted is in
+    /// docs/metrics.md).
+    Imported,
 }
 
 impl TokenSource {
@@ -58,6 +61,7 @@ impl TokenSource {
             TokenSource::Tokenizer => "tokenizer",
             TokenSource::Chunks => "chunks",
             TokenSource::Estimate => "estimate",
+            TokenSource::Imported => "imported",
         }
     }
 }

@@ -785,6 +785,7 @@ pub(crate) mod tests {
         RunSummary {
             dir: std::path::PathBuf::from("sim"),
             model_name: None,
+            definitions: None,
             config: ConfigKey {
                 par: crate::results::Parallelism {
                     tp: 1,

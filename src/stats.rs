@@ -226,21 +226,28 @@ impl RunStats {
             }
         }
         s.tokens_per_chunk = Distribution::of(&per_chunk);
-        s.duration_s = match (first, last) {
+        s.set_duration(match (first, last) {
             (Some(f), Some(l)) => l.saturating_duration_since(f).as_secs_f64(),
             _ => 0.0,
-        };
+        });
+        s
+    }
+
+    /// Sets the run's wall time and the throughputs derived from it (tokens and requests per
+    /// second; NaN — missing — without a positive duration).
+    pub fn set_duration(&mut self, duration_s: f64) {
+        self.duration_s = duration_s;
         let per_s = |x: f64| {
-            if s.duration_s > 0.0 {
-                x / s.duration_s
+            if duration_s > 0.0 {
+                x / duration_s
             } else {
                 f64::NAN
             }
         };
-        s.output_throughput = per_s(s.total_output_tokens as f64);
-        s.request_throughput = per_s(s.successful as f64);
-        s.total_token_throughput = per_s((s.total_input_tokens + s.total_output_tokens) as f64);
-        s
+        self.output_throughput = per_s(self.total_output_tokens as f64);
+        self.request_throughput = per_s(self.successful as f64);
+        self.total_token_throughput =
+            per_s((self.total_input_tokens + self.total_output_tokens) as f64);
     }
 }
 

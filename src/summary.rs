@@ -425,6 +425,7 @@ mod tests {
         RunSummary {
             dir: "r".into(),
             model_name: None,
+            definitions: None,
             config: ConfigKey {
                 par: Parallelism { tp, dp, pp: 1 },
                 max_num_batched_tokens: Some(mnbt),

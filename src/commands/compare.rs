@@ -336,6 +336,20 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
             warned.push(w);
         }
     }
+    for c in cmps.iter().map(|(_, c)| c) {
+        if !c.mixed_definitions.is_empty() {
+            let w = format!(
+                "warning: {} vs {}: runs measured with different metric definitions side by side ({}); TTFT, inter-token latency, generation latency and throughput are not defined the same way (docs/metrics.md, \"modelbench and vllm bench serve\")",
+                c.model1,
+                c.model2,
+                c.mixed_definitions.join(" | ")
+            );
+            if !warned.contains(&w) {
+                errln!("{w}");
+                warned.push(w);
+            }
+        }
+    }
 
     std::fs::create_dir_all(&a.output_dir)
         .with_context(|| format!("cannot create --output-dir {}", a.output_dir.display()))?;

@@ -14,7 +14,6 @@ use anyhow::Context;
 
 use super::settings::bench_settings;
 use crate::cli::RunArgs;
-use crate::results::{ConfigKey, Parallelism};
 use crate::runner::{self, levels, run_to_folder, BenchSettings, RunError, RunMeta, RunReport};
 use crate::signals::{Policy, Signals};
 
@@ -34,15 +33,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     crate::client::api_root(&args.base_url)?;
     let meta = RunMeta {
         base_url: args.base_url.clone(),
-        config: ConfigKey {
-            par: Parallelism {
-                tp: args.tp,
-                dp: args.dp,
-                pp: args.pp,
-            },
-            max_num_batched_tokens: args.max_num_batched_tokens,
-            load: crate::results::Load::NONE,
-        },
+        config: args.served.config_key(),
         extra_config: Default::default(),
         command_line: crate::secrets::mask_command_line(&argv),
         run_dir: None,

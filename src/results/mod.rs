@@ -331,6 +331,10 @@ pub struct RunSummary {
     pub invalid_values: Vec<String>,
     /// Per-request samples, read only when a command needs them (`compare`'s intervals).
     pub samples: Option<std::sync::Arc<crate::significance::RunSamples>>,
+    /// Whose metric definitions the run's samples follow (`run_info.metric_definitions`):
+    /// `None` for modelbench's own, e.g. `vllm bench serve` for an imported run
+    /// (docs/metrics.md, "modelbench and vllm bench serve").
+    pub definitions: Option<String>,
 }
 
 /// A run folder that could not be used, and why (printed as one warning line).

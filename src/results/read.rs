@@ -24,6 +24,8 @@ use crate::significance::RunSamples;
 
 pub const RESULTS_FILE: &str = "benchmark_results.json";
 pub const CONFIG_FILE: &str = "config.json";
+/// The `run_info` key naming whose metric definitions an imported run's samples follow.
+pub const METRIC_DEFINITIONS: &str = "metric_definitions";
 
 /// The largest result file read (1 GiB): real `benchmark_results.json` files of 200 requests ×
 /// 512 tokens are ~3.5 MB, a 20 000-request run ~350 MB. Larger files are skipped with a
@@ -486,7 +488,14 @@ fn summary_of<S>(dir: &Path, raw: RawResults<S>) -> Result<RunSummary, RunReadEr
         .filter(|(k, v)| !CONFIG_KEY_FIELDS.contains(&k.as_str()) && !v.is_null())
         .map(|(k, v)| (k.clone(), FieldValue::of_json(v)))
         .collect();
+    let definitions = raw
+        .run_info
+        .as_ref()
+        .and_then(|i| i.get(METRIC_DEFINITIONS))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     Ok(RunSummary {
+        definitions,
         dir: dir.to_path_buf(),
         model_name,
         config,

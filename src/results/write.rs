@@ -184,9 +184,9 @@ struct Individual<'a> {
     input_tokens: u64,
     output_tokens: u64,
     total_tokens: u64,
-    arrival_time: f64,
-    processing_start_time: f64,
-    schedule_delay: f64,
+    arrival_time: Option<f64>,
+    processing_start_time: Option<f64>,
+    schedule_delay: Option<f64>,
     total_latency: f64,
     time_to_first_token: Option<f64>,
     avg_inter_token_latency: f64,
@@ -202,7 +202,7 @@ struct Individual<'a> {
 }
 
 impl<'a> Individual<'a> {
-    fn of(r: &'a RequestRecord, clock: &Clock) -> Individual<'a> {
+    fn of(r: &'a RequestRecord, clock: &Clock, times: bool) -> Individual<'a> {
         let input = r.input_tokens.unwrap_or(0);
         Individual {
             request_id: &r.request_id,
@@ -211,9 +211,9 @@ impl<'a> Individual<'a> {
             input_tokens: input,
             output_tokens: r.output_tokens,
             total_tokens: input + r.output_tokens,
-            arrival_time: clock.epoch(r.scheduled),
-            processing_start_time: clock.epoch(r.sent),
-            schedule_delay: r.schedule_delay(),
+            arrival_time: times.then(|| clock.epoch(r.scheduled)),
+            processing_start_time: times.then(|| clock.epoch(r.sent)),
+            schedule_delay: times.then(|| r.schedule_delay()),
             total_latency: r.total_latency(),
             time_to_first_token: r.ttft,
             avg_inter_token_latency: r.avg_gap().unwrap_or(0.0),
@@ -236,14 +236,14 @@ struct FailedRequest<'a> {
     error_kind: &'static str,
     http_status: Option<u16>,
     error: &'a str,
-    arrival_time: f64,
-    processing_start_time: f64,
-    elapsed: f64,
+    arrival_time: Option<f64>,
+    processing_start_time: Option<f64>,
+    elapsed: Option<f64>,
     content_chunks: u32,
 }
 
 impl<'a> FailedRequest<'a> {
-    fn of(r: &'a RequestRecord, clock: &Clock) -> Option<FailedRequest<'a>> {
+    fn of(r: &'a RequestRecord, clock: &Clock, times: bool) -> Option<FailedRequest<'a>> {
         let (error_kind, http_status, error) = match &r.outcome {
             Outcome::Ok => return None,
             Outcome::Failed(f) => (f.kind.as_str(), f.status, f.message.as_str()),
@@ -258,9 +258,9 @@ impl<'a> FailedRequest<'a> {
             error_kind,
             http_status,
             error,
-            arrival_time: clock.epoch(r.scheduled),
-            processing_start_time: clock.epoch(r.sent),
-            elapsed: r.e2e,
+            arrival_time: times.then(|| clock.epoch(r.scheduled)),
+            processing_start_time: times.then(|| clock.epoch(r.sent)),
+            elapsed: times.then_some(r.e2e),
             content_chunks: r.content_chunks,
         })
     }
@@ -276,6 +276,10 @@ pub struct ResultsDoc<'a> {
     /// Measured requests, any outcome, in send order.
     pub records: &'a [RequestRecord],
     pub clock: Clock,
+    /// Whether the records' send times (and a failed request's elapsed time) were measured;
+    /// `false` for imported results that do not record them: `arrival_time`,
+    /// `processing_start_time`, `schedule_delay` and `elapsed` are then written as `null`.
+    pub send_times: bool,
 }
 
 struct Seq<I>(std::cell::RefCell<Option<I>>);
@@ -291,7 +295,7 @@ impl<I: Iterator<Item = T>, T: Serialize> Serialize for Seq<I> {
 
 impl Serialize for ResultsDoc<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let clock = self.clock;
+        let (clock, times) = (self.clock, self.send_times);
         let mut m = s.serialize_map(Some(5))?;
         m.serialize_entry("benchmark_config", &self.benchmark_config)?;
         m.serialize_entry(
@@ -302,7 +306,7 @@ impl Serialize for ResultsDoc<'_> {
             .records
             .iter()
             .filter(|r| r.is_ok())
-            .map(|r| Individual::of(r, &clock));
+            .map(|r| Individual::of(r, &clock, times));
         m.serialize_entry(
             "individual_requests",
             &Seq(std::cell::RefCell::new(Some(ok))),
@@ -310,7 +314,7 @@ impl Serialize for ResultsDoc<'_> {
         let failed = self
             .records
             .iter()
-            .filter_map(|r| FailedRequest::of(r, &clock));
+            .filter_map(|r| FailedRequest::of(r, &clock, times));
         m.serialize_entry(
             "failed_requests",
             &Seq(std::cell::RefCell::new(Some(failed))),

@@ -1,6 +1,7 @@
 //! What goes into a run folder besides the log: the folder itself, `config.json` (every option,
 //! validated values echoed) and the content of `benchmark_results.json`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -8,6 +9,7 @@ use serde_json::Value;
 use super::{BenchSettings, LoadMode, RunMeta};
 use crate::records::{Clock, RequestRecord};
 use crate::results::write::{create_model_run_dir, Ordered, ResultsDoc};
+use crate::results::ConfigKey;
 use crate::slo::Goodput;
 use crate::stats::RunStats;
 use crate::workload::Workload;
@@ -55,31 +57,48 @@ pub fn load_description(load: &LoadMode) -> String {
 /// configuration and labels, then the load (`max_concurrency`, `request_rate`, `burstiness`).
 fn benchmark_config(s: &BenchSettings, meta: &RunMeta) -> Ordered {
     let mut c = server_config(s, meta);
-    let (max_concurrency, request_rate, burstiness) = s.load.recorded();
+    push_load(&mut c, &s.load);
+    c
+}
+
+/// Appends the load of a run to `benchmark_config`: `max_concurrency`, `request_rate`,
+/// `burstiness` ([`LoadMode::recorded`]); also used by `import`.
+pub fn push_load(c: &mut Ordered, load: &LoadMode) {
+    let (max_concurrency, request_rate, burstiness) = load.recorded();
     c.push("max_concurrency", max_concurrency);
     c.push("request_rate", request_rate);
     c.push("burstiness", burstiness);
-    c
 }
 
 /// The model and server configuration part of `benchmark_config` (also a capacity file's
 /// `configuration`).
 pub fn server_config(s: &BenchSettings, meta: &RunMeta) -> Ordered {
+    config_fields(&s.model, &meta.config, &meta.extra_config, &s.labels)
+}
+
+/// The model, the four parallelism fields (the users' keys and order), the other recorded
+/// configuration and the labels: the start of `benchmark_config` (`run`, `sweep`, `import`).
+pub fn config_fields(
+    model: &str,
+    config: &ConfigKey,
+    extra_config: &BTreeMap<String, Value>,
+    labels: &BTreeMap<String, String>,
+) -> Ordered {
     let mut c = Ordered::default();
-    c.push("model_name", s.model.clone());
-    c.push("tensor_parallel_size", meta.config.par.tp);
-    c.push("pipeline_parallel_size", meta.config.par.pp);
-    c.push("data_parallel_size", meta.config.par.dp);
-    c.push("max_num_batched_tokens", meta.config.max_num_batched_tokens);
-    for (k, v) in &meta.extra_config {
+    c.push("model_name", model);
+    c.push("tensor_parallel_size", config.par.tp);
+    c.push("pipeline_parallel_size", config.par.pp);
+    c.push("data_parallel_size", config.par.dp);
+    c.push("max_num_batched_tokens", config.max_num_batched_tokens);
+    for (k, v) in extra_config {
         if !c.contains_key(k) {
             c.push(k, v.clone());
         }
     }
-    if !s.labels.is_empty() {
+    if !labels.is_empty() {
         c.push(
             "labels",
-            serde_json::to_value(&s.labels).unwrap_or(Value::Null),
+            serde_json::to_value(labels).unwrap_or(Value::Null),
         );
     }
     c
@@ -144,5 +163,6 @@ pub fn results_doc<'a>(
         run_info: info,
         records,
         clock,
+        send_times: true,
     }
 }
