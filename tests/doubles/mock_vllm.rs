@@ -50,6 +50,9 @@ fn main() {
     };
     let (mut host, mut port, mut workers) = ("127.0.0.1".to_owned(), 8000u16, 1usize);
     let mut quiet = false;
+    // `--slots-per-gpu N`: N slots per GPU of the `vllm serve` parallelism flags, so a sweep
+    // over TP/DP sees capacities it can find (N × TP·DP·PP).
+    let (mut gpus, mut slots_per_gpu) = (1usize, None::<usize>);
     let mut stats_file: Option<std::path::PathBuf> = None;
     let mut positional = Vec::new();
     let mut args = std::env::args().skip(1).peekable();
@@ -72,6 +75,10 @@ fn main() {
             }
             "--chunk-tokens" => cfg.chunk_tokens = parse(&flag, value()),
             "--slots" => cfg.slots = Some(parse(&flag, value())),
+            "--slots-per-gpu" => slots_per_gpu = Some(parse(&flag, value())),
+            "--tensor-parallel-size" | "--data-parallel-size" | "--pipeline-parallel-size" => {
+                gpus = gpus.saturating_mul(parse::<usize>(&flag, value()).max(1))
+            }
             "--no-usage" => cfg.usage = false,
             "--coalesce" => cfg.coalesce = true,
             "--quiet-unknown" => quiet = true,
@@ -104,6 +111,9 @@ fn main() {
             }
             _ => positional.push(a),
         }
+    }
+    if let Some(n) = slots_per_gpu {
+        cfg.slots = Some(n.saturating_mul(gpus));
     }
     // `mock_vllm serve MODEL …` like `vllm serve MODEL …`.
     let mut pos = positional.into_iter();
