@@ -147,16 +147,20 @@ fn panel(
             taken.push(Rect::new(x - r, y - r, x + r, y + r));
         }
     }
+    // The drawn line segments, in pixels (labels keep off them too).
+    let mut segments: Vec<((f64, f64), (f64, f64))> = Vec::new();
     for s in series {
-        let pts: Vec<(i32, i32)> = s
+        let pts: Vec<(f64, f64)> = s
             .points
             .iter()
             .filter(|p| s.line || p.3)
             .filter(|p| p.0.is_finite() && p.1.is_finite())
-            .map(|p| ipt(to_px(p.0, p.1)))
+            .map(|p| to_px(p.0, p.1))
             .collect();
+        segments.extend(pts.windows(2).map(|w| (w[0], w[1])));
         if pts.len() >= 2 {
-            root.draw(&PathElement::new(pts, s.color.stroke_width(3)))?;
+            let ipts: Vec<(i32, i32)> = pts.iter().map(|p| ipt(*p)).collect();
+            root.draw(&PathElement::new(ipts, s.color.stroke_width(3)))?;
         }
         for p in &s.points {
             let style = if p.3 {
@@ -172,16 +176,24 @@ fn panel(
             let (x, y) = to_px(p.0, p.1);
             let w = text_width(&p.2, px - 1.0, false);
             let h = (px - 1.0) * 1.2;
-            // Right-above, right-below, left-above, left-below of the point.
+            // Right-above, right-below, left-above, left-below, above, below, right, left of
+            // the point; the first spot clear of every label, point and line wins.
             let spots = [
                 (x + r + 2.0, y - r - h, HPos::Left),
                 (x + r + 2.0, y + r, HPos::Left),
                 (x - r - 2.0 - w, y - r - h, HPos::Right),
                 (x - r - 2.0 - w, y + r, HPos::Right),
+                (x - w / 2.0, y - r - 3.0 - h, HPos::Left),
+                (x - w / 2.0, y + r + 3.0, HPos::Left),
+                (x + r + 4.0, y - h / 2.0, HPos::Left),
+                (x - r - 4.0 - w, y - h / 2.0, HPos::Right),
             ];
             for (lx, ly, anchor) in spots {
                 let b = Rect::new(lx, ly, lx + w, ly + h);
-                if plot_box.contains(&b) && !taken.iter().any(|t| t.intersects(&b)) {
+                if plot_box.contains(&b)
+                    && !taken.iter().any(|t| t.intersects(&b))
+                    && !segments.iter().any(|(a, c)| segment_hits(*a, *c, &b))
+                {
                     let tx = if anchor == HPos::Left { lx } else { lx + w };
                     draw_text(
                         root,
@@ -195,6 +207,17 @@ fn panel(
         }
     }
     Ok(())
+}
+
+/// Whether the segment a–c passes through the rectangle (sampled every 2 px).
+fn segment_hits(a: (f64, f64), c: (f64, f64), r: &Rect) -> bool {
+    let len = ((c.0 - a.0).powi(2) + (c.1 - a.1).powi(2)).sqrt();
+    let n = (len / 2.0).ceil().clamp(1.0, 10_000.0) as usize;
+    (0..=n).any(|i| {
+        let t = i as f64 / n as f64;
+        let (x, y) = (a.0 + (c.0 - a.0) * t, a.1 + (c.1 - a.1) * t);
+        x >= r.x0 && x <= r.x1 && y >= r.y0 && y <= r.y1
+    })
 }
 
 fn color_of(i: usize) -> RGBColor {
@@ -299,4 +322,20 @@ pub fn pareto_chart(
         &series,
         14.0,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_segment_through_a_label_box_is_seen() {
+        let b = Rect::new(10.0, 10.0, 30.0, 20.0);
+        assert!(segment_hits((0.0, 15.0), (40.0, 15.0), &b));
+        assert!(segment_hits((0.0, 0.0), (40.0, 40.0), &b));
+        assert!(!segment_hits((0.0, 0.0), (40.0, 0.0), &b));
+        assert!(!segment_hits((0.0, 30.0), (5.0, 0.0), &b));
+        // a zero-length segment inside
+        assert!(segment_hits((12.0, 12.0), (12.0, 12.0), &b));
+    }
 }
