@@ -4,7 +4,8 @@
 //! Trusted with `--ca-cert`, or with `--insecure`, every request succeeds with the same tokens
 //! and timing as over plain HTTP, the reads keep the kernel's receive timestamps, and each
 //! connection's handshake is recorded once; without either, every request fails as
-//! `tls_certificate`. No speed is asserted (docs/performance-client.md measures it).
+//! `tls_certificate`; a plain HTTP server is `tls_handshake`, a server's fatal alert
+//! `tls_alert`. No speed is asserted (docs/performance-client.md measures it).
 
 #[path = "doubles/mock_openai.rs"]
 mod mock_openai;
@@ -262,4 +263,49 @@ fn tls_flags_and_proxy_variables_are_checked_before_anything_is_sent() {
         "{err}"
     );
     assert!(!out.exists(), "no run folder");
+}
+
+/// A server that demands a client certificate (which modelbench never sends) answers the
+/// client's handshake with a fatal alert: TLS 1.3 lets the client finish its side first, so the
+/// alert arrives where the response is read, and still fails the request as `tls_alert`.
+#[test]
+fn a_fatal_alert_from_the_server_is_a_tls_alert() {
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let client_auth = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        std::sync::Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(client_auth)
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .unwrap();
+    let mock = MockServer::start(MockConfig {
+        tls: Some(std::sync::Arc::new(cfg)),
+        ..MockConfig::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_prompts(
+        &mock.https_url(),
+        dir.path(),
+        2,
+        &["--concurrency", "1", "--insecure"],
+    );
+    assert_eq!(r.code(), Some(1), "stderr: {}", r.stderr());
+    assert_eq!(
+        r.summary()["errors_by_kind"],
+        serde_json::json!({"tls_alert": 2})
+    );
+    let e = r.results["failed_requests"][0]["error"].as_str().unwrap();
+    assert!(
+        e.contains("TLS alert") && e.contains("CertificateRequired"),
+        "{e}"
+    );
 }
