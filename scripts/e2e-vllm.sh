@@ -10,6 +10,10 @@
 #    stop the server, then check the results against vLLM's counters (scripts/e2e/check_run.py).
 #    Against the first model, before its server stops: `modelbench run --concurrency 1,2,4` — three
 #    run folders, levels recorded, throughput rising (scripts/e2e/check_levels.py).
+#    The second model is served over TLS (`vllm serve --ssl-keyfile/--ssl-certfile`, a
+#    self-signed certificate made here with openssl) and run through `https://` with `--ca-cert`:
+#    the same checks against vLLM's counters (tokens, TTFT, E2E), plus the TLS session recorded
+#    and the reads still kernel-stamped (scripts/e2e/check_tls.py). No extra server start.
 # 3. `modelbench compare --all-configs --combined` on the two results; charts must exist.
 # 4. For each model, `modelbench sweep` over one configuration (max-num-batched-tokens 1024,
 #    max-num-seqs 8: one `vllm serve` start per model, which the sweep starts, warms up, measures
@@ -102,13 +106,34 @@ timing "build modelbench" "$t0"
 echo "modelbench: $MODELBENCH"
 
 # --- 2. one run per model --------------------------------------------------------------------
+# make_cert DIR: a self-signed server certificate for 127.0.0.1 and localhost (not a CA: webpki
+# refuses a CA certificate as a server's), DIR/cert.pem and DIR/key.pem.
+make_cert() {
+  mkdir -p "$1" && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+    -keyout "$1/key.pem" -out "$1/cert.pem" -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+    -addext "basicConstraints=critical,CA:FALSE" -addext "extendedKeyUsage=serverAuth" >/dev/null 2>&1
+}
+
 run_model() {
   local name=$1 port log pg t_start t0 before="$WORK/$1.metrics-before.txt" after="$WORK/$1.metrics-after.txt"
+  local serve_tls=() run_tls=()
+  SCHEME=http
+  CURL_TLS=()
+  if [ "$name" = "$TLS_MODEL" ]; then
+    if make_cert "$WORK/tls"; then
+      SCHEME=https
+      CURL_TLS=(--cacert "$WORK/tls/cert.pem")
+      serve_tls=(--ssl-keyfile "$WORK/tls/key.pem" --ssl-certfile "$WORK/tls/cert.pem")
+      run_tls=(--ca-cert "$WORK/tls/cert.pem")
+    else
+      fail "$name: make a self-signed certificate with openssl (served over plain HTTP instead)"
+    fi
+  fi
   port=$(free_port)
   log="$WORK/$name.server.log"
-  echo "--- $name: vllm serve on 127.0.0.1:$port (log $log)"
+  echo "--- $name: vllm serve on $SCHEME://127.0.0.1:$port (log $log)"
   t_start=$(now)
-  start_server "$name" "$port" "$log" "${SERVE_FLAGS[@]}" || { fail "$name: start vllm serve"; return; }
+  start_server "$name" "$port" "$log" "${SERVE_FLAGS[@]}" "${serve_tls[@]}" || { fail "$name: start vllm serve"; return; }
   pg=$SERVER_PGID
   if ! wait_healthy "$port" "$name" "$pg" "$STARTUP_TIMEOUT"; then
     fail "$name: server healthy within ${STARTUP_TIMEOUT}s (log tail below)"
@@ -125,10 +150,10 @@ run_model() {
     grep -oE 'vllm serve|VLLM::EngineCore|VLLM::Worker' | sort -u | wc -l)
   check "$name: the leak detector sees the API server, engine core and worker ($seen of 3 kinds)" test "$seen" -eq 3
   warm_up "$port" "$name"
-  curl -sf -m 10 "http://127.0.0.1:$port/metrics" >"$before" || fail "$name: scrape /metrics before the run"
+  e2e_curl -sf -m 10 "$SCHEME://127.0.0.1:$port/metrics" >"$before" || fail "$name: scrape /metrics before the run"
 
   t0=$(now)
-  run_bg "$WORK/$name.run.log" timeout 900 "$MODELBENCH" run --base-url "http://127.0.0.1:$port" --model "$name" \
+  run_bg "$WORK/$name.run.log" timeout 900 "$MODELBENCH" run --base-url "$SCHEME://127.0.0.1:$port" "${run_tls[@]}" --model "$name" \
     --dataset random --input-len "$INPUT_LEN" --output-len "$OUTPUT_LEN" --num-prompts "$NUM_PROMPTS" \
     --concurrency "$CONCURRENCY" --tokenizer "$MODELS_DIR/$name" --ignore-eos --seed 1 \
     --max-num-batched-tokens "$MNBT" --output-dir "$BASE"
@@ -165,10 +190,16 @@ run_model() {
   fi
   count_checks "$name" "$VLLM_VENV/bin/python" "$HERE/e2e/check_run.py" "$run_dir" "$before" "$after" \
     "$INPUT_LEN" "$OUTPUT_LEN" "$NUM_PROMPTS" "$name" "$MNBT"
+  if [ "$SCHEME" = https ]; then
+    count_checks "$name over TLS" "$VLLM_VENV/bin/python" "$HERE/e2e/check_tls.py" "$run_dir" "$CONCURRENCY"
+  fi
+  SCHEME=http
+  CURL_TLS=()
 }
 
 MODEL_NAMES=()
 for spec in "${TINY_MODELS[@]}"; do MODEL_NAMES+=("${spec%% *}"); done
+TLS_MODEL=${MODEL_NAMES[1]}
 for name in "${MODEL_NAMES[@]}"; do run_model "$name"; done
 
 # --- 3. compare ------------------------------------------------------------------------------

@@ -291,9 +291,17 @@ pub struct BenchArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Server base URL, e.g. http://127.0.0.1:8000 (with or without /v1).
+    /// Server base URL, e.g. http://127.0.0.1:8000 or https://host (with or without /v1).
     #[arg(long)]
     pub base_url: String,
+    /// https: PEM file of CA certificates trusted in addition to the bundled Mozilla roots
+    /// (a private CA, a self-signed server certificate).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// https: do not verify the server's certificate (recorded in run_info.tls; a warning is
+    /// printed).
+    #[arg(long)]
+    pub insecure: bool,
     #[command(flatten)]
     pub bench: BenchArgs,
     #[command(flatten)]

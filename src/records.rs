@@ -86,10 +86,16 @@ pub enum ErrorKind {
     ServerErrorEvent,
     /// Anything else reported by the HTTP stack.
     Other,
+    /// `https://`: the server's certificate was not accepted.
+    TlsCertificate,
+    /// `https://`: the TLS handshake failed otherwise (not TLS, no common parameters, closed).
+    TlsHandshake,
+    /// `https://`: the server sent a fatal TLS alert.
+    TlsAlert,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::HttpStatus,
         ErrorKind::ConnectError,
         ErrorKind::ConnectTimeout,
@@ -98,6 +104,9 @@ impl ErrorKind {
         ErrorKind::MalformedSse,
         ErrorKind::ServerErrorEvent,
         ErrorKind::Other,
+        ErrorKind::TlsCertificate,
+        ErrorKind::TlsHandshake,
+        ErrorKind::TlsAlert,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -110,6 +119,9 @@ impl ErrorKind {
             ErrorKind::MalformedSse => "malformed_sse",
             ErrorKind::ServerErrorEvent => "server_error_event",
             ErrorKind::Other => "other",
+            ErrorKind::TlsCertificate => "tls_certificate",
+            ErrorKind::TlsHandshake => "tls_handshake",
+            ErrorKind::TlsAlert => "tls_alert",
         }
     }
 }
@@ -182,6 +194,10 @@ pub struct RequestRecord {
     /// by [`count_deferred_output`] once the run is over, never on the thread that reads the
     /// streams; until then `output_tokens` is the chunk count.
     pub uncounted_output: Option<String>,
+    /// Seconds the TLS handshake of the request's connection took (TCP connected → handshake
+    /// done), on the first request of each `https://` connection only; part of that request's
+    /// TTFT and end-to-end latency, as the TCP connect is.
+    pub tls_handshake: Option<f64>,
 }
 
 /// Counts the output of the records that are waiting for the tokenizer (the server sent no
@@ -273,6 +289,7 @@ mod tests {
             prompt: None,
             output: None,
             uncounted_output: None,
+            tls_handshake: None,
         }
     }
 

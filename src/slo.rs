@@ -208,6 +208,7 @@ mod tests {
             prompt: None,
             output: None,
             uncounted_output: None,
+            tls_handshake: None,
         }
     }
 

@@ -308,6 +308,7 @@ mod tests {
                 prompt: None,
                 output: None,
                 uncounted_output: None,
+                tls_handshake: None,
             };
         let fail = Outcome::Failed(Failure {
             kind: ErrorKind::StreamCut,

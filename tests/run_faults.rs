@@ -162,8 +162,9 @@ fn bad_flags_fail_with_one_line_naming_the_flag() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     }
+    // A scheme other than http/https (https itself: tests/run_tls.rs).
     let r = run(
-        "https://127.0.0.1:9",
+        "ftp://127.0.0.1:9",
         &out,
         &["--prompts-file", p.to_str().unwrap()],
     );

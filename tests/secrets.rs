@@ -108,7 +108,8 @@ fn run_writes_no_secret_anywhere() {
         .args([
             "run",
             "--base-url",
-            "https://u:pw-secret-1@127.0.0.1:9",
+            // Refused (not http or https): the message shows the URL, masked.
+            "ftp://u:pw-secret-1@127.0.0.1:9",
             "--model",
             "m",
         ])

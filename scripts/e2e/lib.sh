@@ -45,6 +45,12 @@ count_checks() {
   [ "$n" -gt 0 ] || fail "$prefix: checker $* reported no check"
 }
 
+# The scheme of the server being tested, and curl's flags to trust its certificate (https: the
+# server run over TLS in scripts/e2e-vllm.sh).
+SCHEME=http
+CURL_TLS=()
+e2e_curl() { curl "${CURL_TLS[@]}" "$@"; }
+
 free_port() {
   "$VLLM_VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -89,8 +95,8 @@ wait_healthy() {
   local port=$1 name=$2 pg=$3 deadline=$((SECONDS + $4))
   while [ $SECONDS -lt $deadline ]; do
     group_alive "$pg" || { echo "  server exited during startup"; return 1; }
-    if curl -sf -m 2 "http://127.0.0.1:$port/health" >/dev/null &&
-      curl -sf -m 5 "http://127.0.0.1:$port/v1/models" | grep -q "\"id\":\"$name\""; then
+    if e2e_curl -sf -m 2 "$SCHEME://127.0.0.1:$port/health" >/dev/null &&
+      e2e_curl -sf -m 5 "$SCHEME://127.0.0.1:$port/v1/models" | grep -q "\"id\":\"$name\""; then
       return 0
     fi
     sleep 1
@@ -120,7 +126,7 @@ stop_group() {
 warm_up() {
   local i
   for i in 1 2; do
-    curl -sf -m 120 "http://127.0.0.1:$1/v1/completions" -H 'Content-Type: application/json' \
+    e2e_curl -sf -m 120 "$SCHEME://127.0.0.1:$1/v1/completions" -H 'Content-Type: application/json' \
       -d "{\"model\":\"$2\",\"prompt\":\"warm up\",\"max_tokens\":8,\"ignore_eos\":true}" >/dev/null ||
       echo "  warm-up request $i failed"
   done
@@ -134,7 +140,7 @@ scrape_after() {
   local port=$1 out=$2 want=$3 before=$4 base i got
   base=$(metric_sum "$before" vllm:e2e_request_latency_seconds_count)
   for i in $(seq 1 40); do
-    curl -sf -m 10 "http://127.0.0.1:$port/metrics" >"$out" || true
+    e2e_curl -sf -m 10 "$SCHEME://127.0.0.1:$port/metrics" >"$out" || true
     got=$(metric_sum "$out" vllm:e2e_request_latency_seconds_count)
     awk -v g="$got" -v b="$base" -v w="$want" 'BEGIN { exit !(g - b >= w) }' && return 0
     sleep 0.5

@@ -6,6 +6,10 @@
 //! timestamp of the last segment the read took (`SO_TIMESTAMPNS`, see [`rx_time`]): exact however
 //! late the read itself happens (read coalescing, a busy runtime). Elsewhere, or if the kernel
 //! declines, it is the moment the read returned.
+//!
+//! An `https://` connection reads its ciphertext the same way (one `recvmsg`, one timestamp) and
+//! hands it to rustls at once ([`super::tls::Session::absorb`]); the plaintext a read completes
+//! carries that read's timestamp, so TLS moves no timestamp.
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -13,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+use super::tls::{Session, TlsContext, TlsFailKind, TlsFailure};
 
 /// Initial read buffer of a connection (grows only for very large response heads).
 const READ_BUF: usize = 16 * 1024;
@@ -41,18 +47,29 @@ pub struct Conn {
     /// When the bytes of the latest read arrived; never before the request they answer was
     /// written.
     arrived: Instant,
+    /// The TLS session of an `https://` connection.
+    tls: Option<Box<Session>>,
+    /// How long the TLS handshake took (TCP connected → handshake done); taken by the first
+    /// request on the connection.
+    pub handshake: Option<Duration>,
 }
 
 impl Conn {
-    /// Connects to the first address that answers.
-    pub async fn connect(target: &Target, timeout: Duration) -> Result<Conn, ConnectError> {
+    /// Connects to the first address that answers, then (with `tls`) makes the TLS handshake
+    /// within the same `timeout`.
+    pub async fn connect(
+        target: &Target,
+        timeout: Duration,
+        tls: Option<&TlsContext>,
+    ) -> Result<Conn, ConnectError> {
         let mut last = ConnectError::Failed("no address to connect to".into());
+        let start = Instant::now();
         for addr in &target.addrs {
             match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => {
                     let _ = stream.set_nodelay(true);
                     let kernel_rx_time = rx_time::enable(&stream);
-                    return Ok(Conn {
+                    let mut conn = Conn {
                         stream,
                         buf: vec![0; READ_BUF],
                         start: 0,
@@ -60,7 +77,22 @@ impl Conn {
                         reused: false,
                         kernel_rx_time,
                         arrived: Instant::now(),
-                    });
+                        tls: None,
+                        handshake: None,
+                    };
+                    if let Some(ctx) = tls {
+                        let left = timeout.saturating_sub(start.elapsed());
+                        match tokio::time::timeout(left, conn.handshake(ctx)).await {
+                            Ok(r) => r?,
+                            Err(_) => {
+                                return Err(ConnectError::TimedOut(format!(
+                                    "no TLS handshake with {addr} within {:.1} s",
+                                    timeout.as_secs_f64()
+                                )))
+                            }
+                        }
+                    }
+                    return Ok(conn);
                 }
                 Ok(Err(e)) => last = ConnectError::Failed(format!("{e} connecting to {addr}")),
                 Err(_) => {
@@ -74,10 +106,85 @@ impl Conn {
         Err(last)
     }
 
+    /// The TLS handshake (client hello to finished), timed into [`Conn::handshake`].
+    async fn handshake(&mut self, ctx: &TlsContext) -> Result<(), ConnectError> {
+        let began = Instant::now();
+        let fail = |f: TlsFailure| ConnectError::Tls(f.kind, f.message);
+        let session = Session::new(ctx).map_err(|e| fail(TlsFailure::of(&e, true)))?;
+        let tls = self.tls.insert(Box::new(session));
+        loop {
+            tls.take_output()
+                .map_err(|e| ConnectError::Failed(format!("TLS: {e}")))?;
+            if !tls.out.is_empty() {
+                self.stream.write_all(&tls.out).await.map_err(|e| {
+                    ConnectError::Failed(format!("connection broke during the TLS handshake: {e}"))
+                })?;
+            }
+            if !tls.conn.is_handshaking() {
+                break;
+            }
+            let (n, _) = rx_time::read(&self.stream, &mut tls.cipher)
+                .await
+                .map_err(|e| {
+                    ConnectError::Failed(format!("connection broke during the TLS handshake: {e}"))
+                })?;
+            if n == 0 {
+                return Err(ConnectError::Tls(
+                    TlsFailKind::Handshake,
+                    "the server closed the connection during the TLS handshake (does it speak TLS on this port?)".into(),
+                ));
+            }
+            // Plaintext sent with the handshake's last flight stays in rustls for `fill`.
+            let absorbed = tls.absorb(n, |_| Err(std::io::ErrorKind::WouldBlock.into()));
+            if let Err(e) = absorbed {
+                // The alert rustls queued for the server (best effort).
+                if tls.take_output().is_ok() && !tls.out.is_empty() {
+                    let _ = self.stream.write_all(&tls.out).await;
+                }
+                return Err(match TlsFailure::in_io(&e) {
+                    Some(f) => fail(f.clone()),
+                    None => ConnectError::Tls(
+                        TlsFailKind::Handshake,
+                        format!("TLS handshake failed: {e}"),
+                    ),
+                });
+            }
+        }
+        self.handshake = Some(began.elapsed());
+        Ok(())
+    }
+
+    /// The negotiated TLS version, cipher suite, ALPN protocol and whether the session was
+    /// resumed (`None` on plain HTTP).
+    pub fn tls_session(&self) -> Option<(String, String, Option<String>, bool)> {
+        let c = &self.tls.as_ref()?.conn;
+        Some((
+            c.protocol_version()
+                .map_or_else(String::new, |v| format!("{v:?}")),
+            c.negotiated_cipher_suite()
+                .map_or_else(String::new, |s| format!("{:?}", s.suite())),
+            c.alpn_protocol()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            c.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+        ))
+    }
+
     /// Writes a request. Its answer's bytes are timestamped no earlier than now.
     pub async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.arrived = Instant::now();
-        self.stream.write_all(bytes).await
+        let Some(tls) = self.tls.as_mut() else {
+            return self.stream.write_all(bytes).await;
+        };
+        let mut rest = bytes;
+        loop {
+            let n = tls.encrypt(rest)?;
+            rest = &rest[n..];
+            tls.take_output()?;
+            self.stream.write_all(&tls.out).await?;
+            if rest.is_empty() {
+                return Ok(());
+            }
+        }
     }
 
     /// Whether reads carry the kernel's receive timestamps (else: the time each read returned).
@@ -112,23 +219,66 @@ impl Conn {
         }
     }
 
-    /// Reads more bytes after the buffered ones; 0 at end of stream.
+    /// Reads more bytes after the buffered ones; 0 at end of stream. On TLS: reads ciphertext
+    /// until some plaintext is complete (the timestamp is that of the read that completed it).
     pub async fn fill(&mut self) -> std::io::Result<usize> {
-        if self.end == self.buf.len() {
-            if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            } else {
-                let len = self.buf.len() * 2;
-                self.buf.resize(len, 0);
-            }
+        if self.tls.is_some() {
+            return self.fill_tls().await;
         }
+        make_room(&mut self.buf, &mut self.start, &mut self.end);
         let (n, stamp) = rx_time::read(&self.stream, &mut self.buf[self.end..]).await?;
         let at = stamp.map_or_else(Instant::now, rx_time::arrival);
         self.arrived = at.max(self.arrived);
         self.end += n;
         Ok(n)
+    }
+
+    async fn fill_tls(&mut self) -> std::io::Result<usize> {
+        let Some(tls) = self.tls.as_mut() else {
+            return Ok(0);
+        };
+        let (buf, start, end) = (&mut self.buf, &mut self.start, &mut self.end);
+        let mut sink = |r: &mut dyn std::io::Read| {
+            make_room(buf, start, end);
+            let k = r.read(&mut buf[*end..])?;
+            *end += k;
+            Ok(k)
+        };
+        let moved = tls.drain(&mut sink)?;
+        if moved > 0 {
+            return Ok(moved);
+        }
+        loop {
+            if tls.eof {
+                return Ok(0);
+            }
+            let (n, stamp) = rx_time::read(&self.stream, &mut tls.cipher).await?;
+            let at = stamp.map_or_else(Instant::now, rx_time::arrival);
+            self.arrived = at.max(self.arrived);
+            let moved = tls.absorb(n, &mut sink)?;
+            // A TLS 1.3 key update asks for an answer.
+            if tls.conn.wants_write() {
+                tls.take_output()?;
+                self.stream.write_all(&tls.out).await?;
+            }
+            if moved > 0 {
+                return Ok(moved);
+            }
+        }
+    }
+}
+
+/// Makes room after the buffered bytes: moves them to the front, or doubles the buffer.
+fn make_room(buf: &mut Vec<u8>, start: &mut usize, end: &mut usize) {
+    if *end == buf.len() {
+        if *start > 0 {
+            buf.copy_within(*start..*end, 0);
+            *end -= *start;
+            *start = 0;
+        } else {
+            let len = buf.len() * 2;
+            buf.resize(len, 0);
+        }
     }
 }
 
@@ -345,6 +495,8 @@ mod idle {
 pub enum ConnectError {
     Failed(String),
     TimedOut(String),
+    /// The TLS handshake failed (certificate, alert, anything else).
+    Tls(TlsFailKind, String),
 }
 
 /// Idle keep-alive connections.
@@ -404,7 +556,7 @@ mod tests {
         let pool = Pool::new(4);
         let mut server_ends = Vec::new();
         for _ in 0..3 {
-            let c = Conn::connect(&target, Duration::from_secs(5))
+            let c = Conn::connect(&target, Duration::from_secs(5), None)
                 .await
                 .unwrap();
             server_ends.push(listener.accept().unwrap().0);

@@ -16,6 +16,7 @@ use super::chunk::{Shape, StreamChunk};
 use super::conn::{Conn, ConnectError};
 use super::http1::{self, BodyDecoder, Head, HttpError};
 use super::sse::SseParser;
+use super::tls::{TlsFailKind, TlsFailure};
 use super::Client;
 use crate::records::{ErrorKind, Failure, Outcome, RequestRecord, TokenSource};
 use crate::workload::{estimate_tokens, RequestSpec};
@@ -53,6 +54,8 @@ struct StreamState {
     done: bool,
     /// The shape of the last content chunk (most chunks are read from it, not parsed).
     shape: Shape,
+    /// The TLS handshake of the connection, when this request opened it.
+    tls_handshake: Option<f64>,
 }
 
 impl StreamState {
@@ -159,8 +162,30 @@ impl From<HttpError> for Failure {
     }
 }
 
+fn tls_kind(k: TlsFailKind) -> ErrorKind {
+    match k {
+        TlsFailKind::Certificate => ErrorKind::TlsCertificate,
+        TlsFailKind::Handshake => ErrorKind::TlsHandshake,
+        TlsFailKind::Alert => ErrorKind::TlsAlert,
+    }
+}
+
+/// The failure of a read error that is a TLS failure (an alert, a bad record), with its kind.
+fn tls_failure(e: &std::io::Error) -> Option<Failure> {
+    TlsFailure::in_io(e).map(|f| Failure {
+        kind: tls_kind(f.kind),
+        status: None,
+        message: f.message.clone(),
+    })
+}
+
 fn connect_failure(e: ConnectError) -> Failure {
     match e {
+        ConnectError::Tls(kind, message) => Failure {
+            kind: tls_kind(kind),
+            status: None,
+            message,
+        },
         ConnectError::Failed(message) => Failure {
             kind: ErrorKind::ConnectError,
             status: None,
@@ -226,6 +251,11 @@ async fn request(conn: &mut Conn, req: &[u8]) -> Result<(Head, Instant), Request
         }
         let n = match conn.fill().await {
             Ok(n) => n,
+            Err(e) if TlsFailure::in_io(&e).is_some() => {
+                return Err(RequestError::Other(
+                    tls_failure(&e).unwrap_or_else(|| cut(e.to_string())),
+                ))
+            }
             Err(e) if !received => {
                 return Err(RequestError::NoResponse(format!(
                     "connection broke before the response: {e}"
@@ -315,6 +345,7 @@ impl Client {
             }),
             done: false,
             shape: Shape::default(),
+            tls_handshake: None,
         };
         let phase = AtomicU8::new(CONNECTING);
         let outcome = tokio::time::timeout_at(
@@ -412,6 +443,7 @@ impl Client {
             prompt: self.save_text.then(|| spec.prompt.clone()),
             output,
             uncounted_output,
+            tls_handshake: st.tls_handshake,
         }
     }
 }
@@ -431,9 +463,14 @@ impl Client {
             let mut conn = match pooled {
                 Some(c) => c,
                 None => {
-                    let c = Conn::connect(&self.target, self.connect_timeout)
-                        .await
-                        .map_err(connect_failure)?;
+                    let mut c =
+                        Conn::connect(&self.target, self.connect_timeout, self.tls.as_ref())
+                            .await
+                            .map_err(connect_failure)?;
+                    if let Some(h) = c.handshake.take() {
+                        st.tls_handshake = Some(h.as_secs_f64());
+                        self.note_handshake(&c);
+                    }
                     let opened = if c.kernel_rx_time() {
                         &self.kernel_stamped
                     } else {
@@ -591,6 +628,7 @@ mod tests {
             text: Some(String::new()),
             done: false,
             shape: Shape::default(),
+            tls_handshake: None,
         }
     }
 

@@ -4,6 +4,8 @@
 //! - [`body`]: request bodies (shared fields serialised once);
 //! - [`http1`]: HTTP/1.1 framing (request head, response head, chunked/length/close bodies);
 //! - [`conn`]: TCP connections and the keep-alive pool;
+//! - [`tls`]: `https://` through rustls, fed with the bytes `conn` reads (sans-I/O);
+//! - [`proxy`]: the proxy variables (refused: connections always go direct);
 //! - [`sse`]: server-sent-event framing;
 //! - [`chunk`]: the JSON of one streamed chunk (vLLM and llama.cpp shapes), with a hand-written
 //!   fast path for the common shape (`chunk_scan`);
@@ -19,7 +21,7 @@
 //! place ([`http1`], [`sse`]).
 //!
 //! Each request is driven by one task that reads its own socket and decodes, parses and
-//! timestamps in place (plain HTTP/1.1, no proxy, `TCP_NODELAY`, connections kept alive and
+//! timestamps in place (HTTP/1.1, over TLS for `https://`, no proxy, `TCP_NODELAY`, connections kept alive and
 //! pooled up to the concurrency). All tasks run on one runtime thread, whose reads are coalesced
 //! while data arrives faster than the timestamp resolution ([`coalesce`]). Nothing on the
 //! per-chunk path locks or allocates in steady state.
@@ -31,10 +33,12 @@ pub mod coalesce;
 pub mod conn;
 pub mod exchange;
 pub mod http1;
+pub mod proxy;
 pub mod sse;
+pub mod tls;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::Url;
@@ -52,6 +56,15 @@ pub enum ClientError {
     BaseUrl { url: String, message: String },
     #[error("--api-key: not usable in an HTTP header (control characters?)")]
     ApiKey,
+    #[error(
+        "--base-url {url}: {var} is set ({proxy}) but modelbench connects directly, never through a proxy (it would add its own delays to every timestamp): unset {var}, or add {host} to NO_PROXY"
+    )]
+    Proxy {
+        url: String,
+        var: String,
+        proxy: String,
+        host: String,
+    },
 }
 
 /// Everything the client needs.
@@ -66,6 +79,16 @@ pub struct ClientConfig {
     pub max_connections: usize,
     pub save_text: bool,
     pub tokenizer: Option<Arc<TokenizerHandle>>,
+    /// `--ca-cert`, `--insecure` (used for `https://` URLs only).
+    pub tls: tls::TlsSettings,
+}
+
+/// The TLS session of a run's first handshake, for `run_info.tls`.
+#[derive(Debug, Clone)]
+pub struct TlsSessionInfo {
+    pub version: String,
+    pub cipher_suite: String,
+    pub alpn: Option<String>,
 }
 
 pub struct Client {
@@ -85,6 +108,13 @@ pub struct Client {
     read_stamped: AtomicUsize,
     /// Responses whose HTTP body did not end within `exchange::DONE_GRACE` after `data: [DONE]`.
     unended_bodies: AtomicUsize,
+    /// `https://`: what every connection's TLS session starts from.
+    tls: Option<tls::TlsContext>,
+    tls_settings: tls::TlsSettings,
+    /// TLS handshakes made, and how many of them resumed an earlier session.
+    handshakes: AtomicUsize,
+    resumed_handshakes: AtomicUsize,
+    tls_session: OnceLock<TlsSessionInfo>,
 }
 
 /// The API root: the base URL with `/v1` appended unless it already ends with it.
@@ -95,13 +125,8 @@ pub fn api_root(base_url: &str) -> Result<Url, ClientError> {
     };
     let mut url = Url::parse(base_url.trim()).map_err(|e| err(&format!("not a URL ({e})")))?;
     match url.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(err(
-                "https is not supported (modelbench is built without TLS); use http://",
-            ))
-        }
-        _ => return Err(err("expected an http:// URL")),
+        "http" | "https" => {}
+        _ => return Err(err("expected an http:// or https:// URL")),
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(err("no host"));
@@ -120,6 +145,20 @@ pub fn api_root(base_url: &str) -> Result<Url, ClientError> {
     };
     url.set_path(&path);
     Ok(url)
+}
+
+/// Refuses a URL that a proxy variable would send through a proxy ([`proxy`]).
+pub fn check_direct(base_url: &str) -> Result<(), ClientError> {
+    let url = api_root(base_url)?;
+    match proxy::applicable(&url, |n| std::env::var(n).ok()) {
+        None => Ok(()),
+        Some((var, value)) => Err(ClientError::Proxy {
+            url: crate::secrets::mask_url(base_url),
+            var,
+            proxy: crate::secrets::mask_url(&value),
+            host: url.host_str().unwrap_or_default().to_owned(),
+        }),
+    }
 }
 
 /// The URL of the endpoint's route under the API root.
@@ -168,6 +207,18 @@ impl Client {
             }
             None => None,
         };
+        check_direct(&cfg.base_url)?;
+        let tls = match url.scheme() {
+            "https" => Some(
+                tls::TlsContext::new(&cfg.tls, url.host_str().unwrap_or_default()).map_err(
+                    |message| ClientError::BaseUrl {
+                        url: crate::secrets::mask_url(&cfg.base_url),
+                        message,
+                    },
+                )?,
+            ),
+            _ => None,
+        };
         Ok(Client {
             target: target(&url, &cfg.base_url)?,
             pool: conn::Pool::new(cfg.max_connections.max(1)),
@@ -181,6 +232,46 @@ impl Client {
             kernel_stamped: AtomicUsize::new(0),
             read_stamped: AtomicUsize::new(0),
             unended_bodies: AtomicUsize::new(0),
+            tls,
+            tls_settings: cfg.tls.clone(),
+            handshakes: AtomicUsize::new(0),
+            resumed_handshakes: AtomicUsize::new(0),
+            tls_session: OnceLock::new(),
+        })
+    }
+
+    /// Counts a connection's completed TLS handshake (and keeps the first one's session).
+    fn note_handshake(&self, c: &conn::Conn) {
+        if let Some((version, cipher_suite, alpn, resumed)) = c.tls_session() {
+            self.handshakes.fetch_add(1, Ordering::Relaxed);
+            if resumed {
+                self.resumed_handshakes.fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = self.tls_session.set(TlsSessionInfo {
+                version,
+                cipher_suite,
+                alpn,
+            });
+        }
+    }
+
+    /// `run_info.tls`: `null` for plain HTTP; else how the server was verified, the session of
+    /// the first handshake and the handshake counts (warm-up included).
+    pub fn tls_info(&self) -> serde_json::Value {
+        if self.tls.is_none() {
+            return serde_json::Value::Null;
+        }
+        let s = &self.tls_settings;
+        let session = self.tls_session.get();
+        serde_json::json!({
+            "verification": s.verification(),
+            "insecure": s.insecure,
+            "ca_cert": s.ca_cert.as_ref().map(|p| p.display().to_string()),
+            "version": session.map(|x| x.version.clone()),
+            "cipher_suite": session.map(|x| x.cipher_suite.clone()),
+            "alpn": session.and_then(|x| x.alpn.clone()),
+            "handshakes": self.handshakes.load(Ordering::Relaxed),
+            "resumed_handshakes": self.resumed_handshakes.load(Ordering::Relaxed),
         })
     }
 
@@ -243,13 +334,14 @@ mod tests {
                 .to_string(),
             "http://h:1/v1/chat/completions"
         );
-        assert!(u("https://h").unwrap_err().to_string().contains("TLS"));
+        assert_eq!(u("https://h").unwrap(), "https://h/v1/completions");
+        assert!(u("ftp://h").unwrap_err().to_string().contains("https://"));
         // Credentials never reach the URL shown, nor an error message.
         assert_eq!(
             u("http://user:pw1234@h:1/?token=tok5678").unwrap(),
             "http://h:1/v1/completions"
         );
-        let e = u("https://user:pw1234@h/?token=tok5678")
+        let e = u("ftp://user:pw1234@h/?token=tok5678")
             .unwrap_err()
             .to_string();
         assert!(!e.contains("pw1234") && !e.contains("tok5678"), "{e}");

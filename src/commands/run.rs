@@ -30,7 +30,18 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     crate::secrets::register_url(&args.base_url);
     crate::secrets::register_args(&argv);
     let settings = bench_settings(&args.bench)?;
-    crate::client::api_root(&args.base_url)?;
+    let root = crate::client::api_root(&args.base_url)?;
+    crate::client::check_direct(&args.base_url)?;
+    let tls = crate::client::tls::TlsSettings::load(
+        args.ca_cert.as_deref(),
+        args.insecure,
+        root.scheme() == "https",
+    )?;
+    if tls.insecure {
+        eprintln!(
+            "warning: --insecure: the server's TLS certificate is not verified (recorded in run_info.tls)"
+        );
+    }
     let meta = RunMeta {
         base_url: args.base_url.clone(),
         config: args.served.config_key(),
@@ -38,6 +49,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         command_line: crate::secrets::mask_command_line(&argv),
         run_dir: None,
         capacity_search: None,
+        tls,
     };
     let rt = runner::runtime(settings.read_coalesce).context("cannot start the async runtime")?;
     let outcome = rt.block_on(async {

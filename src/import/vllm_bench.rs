@@ -233,6 +233,7 @@ fn from_arrays(
             prompt: None,
             output: None,
             uncounted_output: None,
+            tls_handshake: None,
         };
         if !ok {
             let message = error.unwrap_or("failed (no error text in the file)");

@@ -199,6 +199,9 @@ struct Individual<'a> {
     chunk_tokens: Option<&'a [u32]>,
     input_token_source: &'static str,
     output_token_source: &'static str,
+    /// `https://`, first request of a connection only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_handshake_time: Option<f64>,
 }
 
 impl<'a> Individual<'a> {
@@ -225,6 +228,7 @@ impl<'a> Individual<'a> {
             chunk_tokens: r.chunk_tokens.as_deref(),
             input_token_source: r.input_source.as_str(),
             output_token_source: r.output_source.as_str(),
+            tls_handshake_time: r.tls_handshake,
         }
     }
 }

@@ -100,6 +100,7 @@ pub fn make_client(
         max_connections: max_conn,
         save_text: s.save_text,
         tokenizer,
+        tls: meta.tls.clone(),
     })?;
     log.info(&format!(
         "Sending {n} requests to {} ({})",
@@ -203,6 +204,8 @@ pub async fn ready_request(s: &BenchSettings, base_url: &str) -> Result<(), Stri
         max_connections: 1,
         save_text: false,
         tokenizer: None,
+        // A sweep starts its servers itself, on plain HTTP.
+        tls: Default::default(),
     })
     .map_err(|e| e.to_string())?;
     let spec = RequestSpec {

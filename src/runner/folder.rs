@@ -110,6 +110,24 @@ pub fn goodput(s: &BenchSettings, records: &[RequestRecord], stats: &RunStats) -
         .map(|t| Goodput::of(&t.slo, records, stats.duration_s))
 }
 
+/// `https://` runs: the measured requests that opened a connection (its TLS handshake, whatever
+/// their outcome) and the handshake times' distribution in ms (docs/metrics.md, "TLS handshake").
+fn tls_handshake_fields(records: &[RequestRecord], extra: &mut Ordered) {
+    let ms: Vec<f64> = records
+        .iter()
+        .filter_map(|r| r.tls_handshake)
+        .map(|s| s * 1000.0)
+        .collect();
+    extra.push("tls_handshakes", ms.len());
+    extra.push_object(
+        "tls_handshake_ms",
+        crate::results::write::group_json(
+            "tls_handshake",
+            crate::stats::Distribution::of(&ms).as_ref(),
+        ),
+    );
+}
+
 /// Everything `benchmark_results.json` holds.
 /// `(stats, measured records, warm-up records)`, `(clock, start time)`,
 /// `(interrupted, not sent, internal errors)`.
@@ -120,7 +138,7 @@ pub fn results_doc<'a>(
     (stats, records, warmup): (&'a RunStats, &'a [RequestRecord], &[RequestRecord]),
     (clock, started_at): (Clock, chrono::DateTime<chrono::Local>),
     (interrupted, not_sent, internal_errors): (bool, usize, usize),
-    timestamps: &'static str,
+    (timestamps, tls): (&'static str, Value),
 ) -> ResultsDoc<'a> {
     let mut extra = Ordered::default();
     extra.push("not_sent_requests", not_sent);
@@ -129,6 +147,9 @@ pub fn results_doc<'a>(
     extra.push("internal_errors", internal_errors);
     if let Some(g) = goodput(s, records, stats) {
         g.summary_fields(&mut extra);
+    }
+    if !tls.is_null() {
+        tls_handshake_fields(records, &mut extra);
     }
 
     let mut info = Ordered::default();
@@ -155,6 +176,7 @@ pub fn results_doc<'a>(
     info.push("slo_attainment_target_pct", s.slo.map(|t| t.attainment_pct));
     info.push("capacity_probe", meta.capacity_search.is_some());
     info.push("capacity_search", meta.capacity_search.clone());
+    info.push("tls", tls);
 
     ResultsDoc {
         benchmark_config: benchmark_config(s, meta),

@@ -135,6 +135,7 @@ fn cancelled(index: usize, request_id: String, scheduled: Instant) -> RequestRec
         prompt: None,
         output: None,
         uncounted_output: None,
+        tls_handshake: None,
     }
 }
 
@@ -332,6 +333,7 @@ mod tests {
             max_connections: 1,
             save_text: false,
             tokenizer: None,
+            tls: Default::default(),
         })
         .unwrap();
         let ctx = Arc::new(Ctx {

@@ -105,6 +105,8 @@ pub struct RunMeta {
     pub run_dir: Option<PathBuf>,
     /// The id of the capacity search this run is a probe of (`capacity_<timestamp>`).
     pub capacity_search: Option<String>,
+    /// `--ca-cert`, `--insecure` for an `https://` base URL.
+    pub tls: crate::client::tls::TlsSettings,
 }
 
 /// What happened.
@@ -239,7 +241,7 @@ pub async fn run_to_folder(
         (&stats, &records, &warmup.records),
         (clock, started_at),
         (interrupted, not_sent, internal_errors),
-        client.timestamp_source(),
+        (client.timestamp_source(), client.tls_info()),
     );
     log.info(&summary);
     let unended = client.unended_bodies();

@@ -13,13 +13,22 @@ use serde_json::{json, Value};
 use crate::results::{ConfigKey, Parallelism};
 
 /// Flags the sweep sets itself; they cannot be given as `--serve-arg` axes or `--serve-extra`.
-pub const RESERVED_FLAGS: [(&str, &str); 6] = [
+pub const RESERVED_FLAGS: [(&str, &str); 8] = [
     ("tensor-parallel-size", "--tp"),
     ("data-parallel-size", "--dp"),
     ("pipeline-parallel-size", "--pp"),
     ("max-num-batched-tokens", "--max-num-batched-tokens"),
     ("host", "the sweep (always 127.0.0.1)"),
     ("port", "--port"),
+    // The sweep talks to its own servers over plain HTTP on loopback (`run` measures https).
+    (
+        "ssl-keyfile",
+        "plain HTTP: a sweep's servers are on 127.0.0.1 (benchmark an https server with run)",
+    ),
+    (
+        "ssl-certfile",
+        "plain HTTP: a sweep's servers are on 127.0.0.1 (benchmark an https server with run)",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -584,6 +593,7 @@ mod tests {
             ("max-num-seqs", "FLAG=V1,V2"),
             ("=1", "not a flag name"),
             ("port=1,2", "--port"),
+            ("ssl-keyfile=k.pem", "plain HTTP"),
             ("--tensor_parallel_size=2", "use --tp"),
             ("x=1,,2", "empty value"),
         ] {

@@ -4,7 +4,10 @@
 //! (`#[path = "doubles/mock_openai.rs"] mod mock_openai;`) and by the standalone `mock_vllm`
 //! example (client-overhead benchmark, end-to-end scripts).
 //!
-//! Raw HTTP/1.1 over tokio TCP (keep-alive, chunked streaming). Routes: `GET /health`,
+//! Raw HTTP/1.1 over tokio TCP (keep-alive, chunked streaming), or over TLS with
+//! `MockConfig::tls` (rustls through tokio-rustls; [`self_signed`] makes a certificate for
+//! `localhost` and `127.0.0.1` at test time): the same routes, scripts and faults, every write
+//! one TLS record. Routes: `GET /health`,
 //! `GET /v1/models`, `GET /metrics`, `GET /mock/stats` (JSON counters), `POST /v1/completions`,
 //! `POST /v1/chat/completions`.
 //!
@@ -24,8 +27,32 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+/// A connection's byte stream: TCP, or TLS over TCP.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+type Sock = Box<dyn Io>;
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`, made now: its PEM (to trust it
+/// with `--ca-cert`) and a server configuration (HTTP/1.1 by ALPN) serving it.
+pub fn self_signed() -> (String, Arc<rustls::ServerConfig>) {
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("self-signed certificate");
+    let pem = ck.cert.pem();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .expect("server certificate");
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    (pem, Arc::new(cfg))
+}
 
 /// Which server's SSE shape to imitate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +146,8 @@ pub struct MockConfig {
     /// in a FIFO queue (before the first byte, so the wait counts in their TTFT) — a server
     /// with N batch slots. The service time of one request is `ttft + (chunks − 1) · chunk_delay`.
     pub slots: Option<usize>,
+    /// Serve TLS with this configuration (see [`self_signed`]).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for MockConfig {
@@ -137,6 +166,7 @@ impl Default for MockConfig {
             record_requests: true,
             usage_delay: Duration::ZERO,
             slots: None,
+            tls: None,
         }
     }
 }
@@ -271,6 +301,11 @@ impl MockServer {
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// The URL of a mock started with `MockConfig::tls`.
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
 }
 
 impl Drop for MockServer {
@@ -292,7 +327,7 @@ struct Request {
 }
 
 /// Reads one request; `None` when the peer closed the connection.
-async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<Option<Request>> {
+async fn read_request(sock: &mut Sock, buf: &mut Vec<u8>) -> std::io::Result<Option<Request>> {
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i;
@@ -343,8 +378,19 @@ async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Resul
     }))
 }
 
-async fn connection(mut sock: TcpStream, cfg: Arc<MockConfig>, stats: Arc<MockStats>) {
+async fn connection(sock: TcpStream, cfg: Arc<MockConfig>, stats: Arc<MockStats>) {
     let _ = sock.set_nodelay(true);
+    let mut sock: Sock = match &cfg.tls {
+        None => Box::new(sock),
+        Some(tls) => match tokio_rustls::TlsAcceptor::from(tls.clone())
+            .accept(sock)
+            .await
+        {
+            Ok(s) => Box::new(s),
+            // A client that refused the certificate, or did not speak TLS.
+            Err(_) => return,
+        },
+    };
     let mut buf = Vec::with_capacity(8192);
     while let Ok(Some(req)) = read_request(&mut sock, &mut buf).await {
         if handle(&mut sock, req, &cfg, &stats).await.is_err() {
@@ -353,20 +399,16 @@ async fn connection(mut sock: TcpStream, cfg: Arc<MockConfig>, stats: Arc<MockSt
     }
 }
 
-async fn respond(
-    sock: &mut TcpStream,
-    status: &str,
-    ctype: &str,
-    body: &[u8],
-) -> std::io::Result<()> {
+async fn respond(sock: &mut Sock, status: &str, ctype: &str, body: &[u8]) -> std::io::Result<()> {
     let head = format!("HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n", body.len());
     let mut out = head.into_bytes();
     out.extend_from_slice(body);
-    sock.write_all(&out).await
+    sock.write_all(&out).await?;
+    sock.flush().await
 }
 
 async fn handle(
-    sock: &mut TcpStream,
+    sock: &mut Sock,
     req: Request,
     cfg: &MockConfig,
     stats: &MockStats,
@@ -539,16 +581,18 @@ fn content_payload(
     }
 }
 
-async fn flush(sock: &mut TcpStream, out: &mut Vec<u8>) -> std::io::Result<()> {
+async fn flush(sock: &mut Sock, out: &mut Vec<u8>) -> std::io::Result<()> {
     if !out.is_empty() {
         sock.write_all(out).await?;
+        // TLS: the record leaves now, not with the next write.
+        sock.flush().await?;
         out.clear();
     }
     Ok(())
 }
 
 /// Waits until the client closes the connection (used by the stall fault).
-async fn until_closed(sock: &mut TcpStream) {
+async fn until_closed(sock: &mut Sock) {
     let mut tmp = [0u8; 1024];
     loop {
         match sock.read(&mut tmp).await {
@@ -559,7 +603,7 @@ async fn until_closed(sock: &mut TcpStream) {
 }
 
 async fn generate(
-    sock: &mut TcpStream,
+    sock: &mut Sock,
     req: Request,
     cfg: &MockConfig,
     stats: &MockStats,
@@ -745,6 +789,7 @@ async fn generate(
         tokio::time::sleep(Duration::from_millis(5)).await;
         sock.write_all(b"\r\nstray bytes after the response\r\n")
             .await?;
+        sock.flush().await?;
     }
     Ok(())
 }

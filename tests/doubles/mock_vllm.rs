@@ -8,7 +8,10 @@
 //!           [--tokens N] [--ttft-ms MS] [--token-delay-ms MS] [--chunk-tokens K] [--no-usage]
 //!           [--flavor vllm|llamacpp] [--fault KIND] [--fault-every N] [--coalesce]
 //!           [--workers W] [--quiet-unknown] [--stats-file PATH] [--slots N]
+//!           [--tls-self-signed PEM_OUT]
 //! ```
+//! `--tls-self-signed PEM_OUT`: serve HTTPS with a certificate for `localhost` and `127.0.0.1`
+//! made at start, written (PEM) to PEM_OUT for the client's `--ca-cert`.
 //! `--slots N`: a capacity limit — at most N requests generate at once, the rest queue (the
 //! wait counts in their TTFT).
 //! `--token-delay-ms` is the gap between content chunks; with `--chunk-tokens K` each chunk
@@ -54,6 +57,7 @@ fn main() {
     // over TP/DP sees capacities it can find (N × TP·DP·PP).
     let (mut gpus, mut slots_per_gpu) = (1usize, None::<usize>);
     let mut stats_file: Option<std::path::PathBuf> = None;
+    let mut tls_pem: Option<std::path::PathBuf> = None;
     let mut positional = Vec::new();
     let mut args = std::env::args().skip(1).peekable();
     while let Some(a) = args.next() {
@@ -83,6 +87,7 @@ fn main() {
             "--coalesce" => cfg.coalesce = true,
             "--quiet-unknown" => quiet = true,
             "--stats-file" => stats_file = Some(parse::<String>(&flag, value()).into()),
+            "--tls-self-signed" => tls_pem = Some(parse::<String>(&flag, value()).into()),
             "--flavor" => {
                 cfg.flavor = match parse::<String>(&flag, value()).as_str() {
                     "vllm" => Flavor::Vllm,
@@ -127,6 +132,13 @@ fn main() {
     if let Some(extra) = pos.next() {
         usage_exit(&format!("unexpected argument {extra:?}"));
     }
+    if let Some(path) = &tls_pem {
+        let (pem, server) = mock_openai::self_signed();
+        std::fs::write(path, pem)
+            .unwrap_or_else(|e| usage_exit(&format!("--tls-self-signed {}: {e}", path.display())));
+        cfg.tls = Some(server);
+    }
+    let scheme = if tls_pem.is_some() { "https" } else { "http" };
     let addr: std::net::SocketAddr = format!("{host}:{port}")
         .parse()
         .unwrap_or_else(|_| usage_exit(&format!("bad --host/--port {host}:{port}")));
@@ -138,7 +150,7 @@ fn main() {
     rt.block_on(async move {
         raise_nofile();
         let listener = mock_openai::bind(addr).unwrap_or_else(|e| usage_exit(&format!("cannot listen on {addr}: {e}")));
-        println!("mock_vllm listening on http://{}", listener.local_addr().map(|a| a.to_string()).unwrap_or_default());
+        println!("mock_vllm listening on {scheme}://{}", listener.local_addr().map(|a| a.to_string()).unwrap_or_default());
         let stats = Arc::new(MockStats::default());
         if let Some(path) = stats_file {
             let stats = Arc::clone(&stats);
