@@ -35,6 +35,18 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Start `vllm serve` for every configuration of a grid and benchmark each.
     Sweep(Box<SweepArgs>),
+    /// Gather the run folders of sweep shards that wrote to separate output folders into one.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Output folders of the shards (each holding model folders), or model folders.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged results go (created if missing; what is there already is kept).
+    #[arg(long)]
+    pub output_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

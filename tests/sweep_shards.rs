@@ -12,7 +12,16 @@ use std::time::Duration;
 use serde_json::Value;
 use sweep_support::{assert_no_survivors, finish, free_port, read_json, text, wait_until, Sandbox};
 
-const GRID: [&str; 6] = ["--tp", "1,2", "--dp", "1,2", "--concurrency", "1,2"];
+const GRID: [&str; 8] = [
+    "--tp",
+    "1,2",
+    "--dp",
+    "1,2",
+    "--max-num-batched-tokens",
+    "64",
+    "--concurrency",
+    "1,2",
+];
 
 /// (configuration label, load level, status) → number of run folders.
 fn folders(sb: &Sandbox) -> BTreeMap<(String, String, String), usize> {
@@ -64,6 +73,23 @@ fn no_temp_files(sb: &Sandbox) {
     }
 }
 
+/// `summarize` over `base` finds all 8 run folders and nothing missing from the grid.
+fn assert_summarize_sees_the_grid(base: &std::path::Path) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_modelbench"))
+        .args(["summarize", "--model", sweep_support::MODEL, "--base-dir"])
+        .arg(base)
+        .args(["--expected-grid", "tp=1,2;dp=1,2;pp=1;mnbt=64"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("8 run(s)"), "{stdout}");
+    assert!(
+        stdout.contains("every configuration of the expected grid has a result"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn concurrent_shards_leave_the_unsharded_sweeps_folders() {
     let whole = Sandbox::new();
@@ -104,15 +130,7 @@ fn concurrent_shards_leave_the_unsharded_sweeps_folders() {
     assert_no_survivors(&sb, 8);
 
     // `summarize` reads the union without a merge step.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_modelbench"))
-        .args(["summarize", "--model", sweep_support::MODEL, "--base-dir"])
-        .arg(sb.out())
-        .args(["--expected-grid", "tp=1,2;dp=1,2;pp=1"])
-        .output()
-        .unwrap();
-    assert_ok(&out);
-    let stdout = text(&out.stdout);
-    assert!(!stdout.contains("Missing"), "{stdout}");
+    assert_summarize_sees_the_grid(&sb.out());
 }
 
 #[test]
@@ -169,4 +187,41 @@ fn a_killed_shard_resumes_and_completes_the_grid() {
         .collect();
     assert!(summary.iter().all(|s| s["shard"]["count"] == 2));
     assert_no_survivors(&sb, 4);
+}
+
+#[test]
+fn merge_gathers_shards_from_separate_folders() {
+    let (a, b) = (Sandbox::new(), Sandbox::new());
+    let shards = [spawn_shard(&a, "0/2", &[]), spawn_shard(&b, "1/2", &[])];
+    for child in shards {
+        assert_ok(&finish(child, Duration::from_secs(120)));
+    }
+    let merged = tempfile::tempdir().unwrap();
+    let merge = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_modelbench"))
+            .arg("merge")
+            .arg(a.out())
+            .arg(b.out())
+            .arg("--output-dir")
+            .arg(merged.path())
+            .output()
+            .unwrap()
+    };
+    let out = merge();
+    assert_ok(&out);
+    assert!(
+        text(&out.stdout).starts_with("merged 10 run folder(s) and record(s)"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_summarize_sees_the_grid(merged.path());
+    // Merging the same shards again copies nothing: all true duplicates.
+    let again = merge();
+    assert_ok(&again);
+    assert!(
+        text(&again.stdout).starts_with("merged 0 run folder(s) and record(s)")
+            && text(&again.stdout).contains("10 duplicate(s) not copied"),
+        "{}",
+        text(&again.stdout)
+    );
 }

@@ -2,6 +2,7 @@
 //! Errors here carry context (anyhow); the library's errors are typed (thiserror).
 
 pub mod compare;
+pub mod merge;
 pub mod run;
 pub mod settings;
 pub mod summarize;
@@ -17,5 +18,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Summarize(a) => summarize::execute(a),
         Command::Run(a) => run::execute(*a),
         Command::Sweep(a) => sweep::execute(*a),
+        Command::Merge(a) => merge::execute(a),
     }
 }
