@@ -186,13 +186,19 @@ fn a_killed_shard_resumes_and_completes_the_grid() {
     assert_ok(&finish(a, Duration::from_secs(120)));
     let resumed = finish(b, Duration::from_secs(120));
     assert_ok(&resumed);
+    // The folder the killed shard left `running` (if it had one) was marked when it resumed.
+    let stderr = text(&resumed.stderr);
+    let marked = stderr
+        .matches("found still running when shard 1/2 resumed")
+        .count();
+    assert!(marked <= 1, "{stderr}");
 
     let mut complete: BTreeMap<(String, String), usize> = BTreeMap::new();
     for ((label, load, status), n) in folders(&sb) {
         match status.as_str() {
             "complete" => *complete.entry((label, load)).or_insert(0) += n,
-            // What the killed shard was doing: never counted as a result.
-            "running" | "?" => assert!(n <= 1),
+            // What the killed shard was doing: marked when it resumed, never counted.
+            "interrupted" | "?" => assert!(n <= 1),
             other => panic!("unexpected status {other}"),
         }
     }

@@ -13,6 +13,7 @@ sbatch <<'MODELBENCH_SBATCH_1GPU'
 #SBATCH --gres=gpu:1
 #SBATCH --time=2:00:00
 #SBATCH --output=modelbench-sweep-1gpu_%A_%a.out
+#SBATCH --requeue
 #SBATCH --partition=gpu
 set -euo pipefail
 # Shard = SLURM_ARRAY_TASK_ID of MODELBENCH_SHARD_COUNT; tasks may share a node, so each has its own port.
@@ -32,6 +33,7 @@ sbatch <<'MODELBENCH_SBATCH_2GPU'
 #SBATCH --gres=gpu:2
 #SBATCH --time=2:00:00
 #SBATCH --output=modelbench-sweep-2gpu_%A_%a.out
+#SBATCH --requeue
 #SBATCH --partition=gpu
 set -euo pipefail
 # Shard = SLURM_ARRAY_TASK_ID of MODELBENCH_SHARD_COUNT; tasks may share a node, so each has its own port.

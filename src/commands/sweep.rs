@@ -19,7 +19,7 @@ use crate::sweep::plan::{make_plan, render};
 use crate::sweep::report::{closing, runs_table};
 use crate::sweep::server::become_subreaper;
 use crate::sweep::shard::{with_gpus, Shard};
-use crate::sweep::state::{complete_results, count_complete, Status};
+use crate::sweep::state::{complete_results, count_complete, mark_abandoned, Status};
 use crate::sweep::summary::{ShardEntry, SweepState, SweepSummary};
 
 /// What signals do during a sweep (see [`crate::signals`]).
@@ -80,6 +80,15 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let model_dir = args.bench.output_dir.join(model_folder);
     if args.resume && bench.search.is_some() {
         anyhow::bail!("--resume: not supported with --find-max (a search is run whole)");
+    }
+    if args.resume && !args.dry_run {
+        let who = shard.map_or_else(|| "this sweep".to_owned(), |s| format!("shard {s}"));
+        let reason = format!(
+            "found still running when {who} resumed: the sweep running it died (node lost or killed)"
+        );
+        for dir in mark_abandoned(&model_dir, &configs, &reason)? {
+            eprintln!("note: {}: {reason}; marked interrupted", dir.display());
+        }
     }
     let complete = if args.resume {
         complete_results(&model_dir)

@@ -279,6 +279,8 @@ fn sbatch_script(settings: &EmitSettings, args: &[String], g: &Group) -> String 
         format_time_limit(settings.time_limit)
     );
     let _ = writeln!(s, "#SBATCH --output={name}_%A_%a.out");
+    // A task whose node fails is queued again; with --resume it skips what is complete.
+    let _ = writeln!(s, "#SBATCH --requeue");
     for a in &settings.sbatch_args {
         let _ = writeln!(s, "#SBATCH {a}");
     }
