@@ -196,15 +196,16 @@ pub fn task_args(
         .enumerate()
         .find(|(_, (m, o))| m != o)
     {
-        let flag = out[..=i]
-            .iter()
-            .rev()
-            .find(|a| a.starts_with("--"))
-            .map_or_else(
-                || "an argument".to_owned(),
-                |f| format!("a secret in {}", f.split('=').next().unwrap_or(f)),
-            );
-        return Err(EmitError::Secret(flag));
+        // The flag whose value holds the secret: `--flag=value`, or the word before it.
+        let flag = match out[i].split_once('=') {
+            Some((f, _)) if f.starts_with("--") && !f.contains(' ') => Some(f),
+            _ => i
+                .checked_sub(1)
+                .map(|j| out[j].as_str())
+                .filter(|f| f.starts_with("--")),
+        };
+        let what = flag.map_or_else(|| "a secret".to_owned(), |f| format!("a secret in {f}"));
+        return Err(EmitError::Secret(what));
     }
     Ok(out)
 }
@@ -669,8 +670,21 @@ mod tests {
             a.join(" "),
             "--model Org/M --tp 1,2 --serve-cmd vllm-serve --output-dir /results --port 9000 --concurrency 1,4"
         );
-        let leak = words("--model m --serve-extra --hf-token=hf_abcdefgh");
-        assert!(matches!(task_args(&leak, &[]), Err(EmitError::Secret(_))));
+        let leak = vec![
+            "--model".to_owned(),
+            "m".to_owned(),
+            "--serve-extra".to_owned(),
+            "--dtype float32 --api-key sk-abcdefgh".to_owned(),
+        ];
+        assert_eq!(
+            task_args(&leak, &[]),
+            Err(EmitError::Secret("a secret in --serve-extra".into()))
+        );
+        let leak = words("--model m --serve-arg=hf-token=hf_abcdefgh");
+        assert_eq!(
+            task_args(&leak, &[]),
+            Err(EmitError::Secret("a secret in --serve-arg".into()))
+        );
     }
 
     #[test]

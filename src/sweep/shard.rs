@@ -33,7 +33,7 @@ pub struct Shard {
 pub enum ShardError {
     #[error("--shard {0:?}: expected K/N with 0 <= K < N, e.g. 0/4")]
     Syntax(String),
-    #[error("--shard {index}/{count}: K must be from 0 to N-1 (0 to {})", count.saturating_sub(1))]
+    #[error("--shard {index}/{count}: {}", range_rule(*count))]
     OutOfRange { index: u64, count: u64 },
     #[error("--shard-from-env: neither SLURM_ARRAY_TASK_ID (Slurm job array) nor JOB_COMPLETION_INDEX (Kubernetes Indexed Job) is set")]
     NoIndex,
@@ -52,6 +52,16 @@ pub enum ShardError {
         source_name: &'static str,
         count_name: &'static str,
     },
+}
+
+fn range_rule(count: u64) -> String {
+    if count == 0 {
+        "N must be at least 1".to_owned()
+    } else if count > u64::from(u32::MAX) {
+        format!("N must be at most {}", u32::MAX)
+    } else {
+        format!("K must be from 0 to N-1 (0 to {})", count - 1)
+    }
 }
 
 impl fmt::Display for Shard {
@@ -195,10 +205,10 @@ mod tests {
             Shard::parse("4/4").unwrap_err().to_string(),
             "--shard 4/4: K must be from 0 to N-1 (0 to 3)"
         );
-        assert!(matches!(
-            Shard::parse("0/0"),
-            Err(ShardError::OutOfRange { .. })
-        ));
+        assert_eq!(
+            Shard::parse("0/0").unwrap_err().to_string(),
+            "--shard 0/0: N must be at least 1"
+        );
         for bad in ["", "1", "1/", "/2", "-1/2", "a/2", "1/2/3", "+1/2", "1.0/2"] {
             assert_eq!(
                 Shard::parse(bad),
