@@ -37,6 +37,8 @@ pub enum Command {
     Sweep(Box<SweepArgs>),
     /// Turn other tools' result files into run folders (one per file) that compare and summarize read.
     Import(ImportArgs),
+    /// Gather the run folders of sweep shards that wrote to separate output folders into one.
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +70,16 @@ pub struct ImportVllmBenchArgs {
     pub labels: Vec<(String, String)>,
     /// Folder holding one sub-folder per model.
     #[arg(long, default_value = DEFAULT_BASE_DIR)]
+    pub output_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Output folders of the shards (each holding model folders), or model folders.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged results go (created if missing; what is there already is kept).
+    #[arg(long)]
     pub output_dir: PathBuf,
 }
 
@@ -393,6 +405,78 @@ pub struct SweepArgs {
     /// Print the plan (every command) and exit.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run only shard K of N (0 <= K < N): the configurations at grid positions i with
+    /// i mod N = K, each with all its repeats and load levels.
+    #[arg(long, value_name = "K/N", conflicts_with = "shard_from_env")]
+    pub shard: Option<String>,
+    /// Read the shard from SLURM_ARRAY_TASK_ID (Slurm) or JOB_COMPLETION_INDEX (Kubernetes);
+    /// N from MODELBENCH_SHARD_COUNT or SLURM_ARRAY_TASK_COUNT (see docs/cluster.md).
+    #[arg(long)]
+    pub shard_from_env: bool,
+    /// Only the configurations needing exactly N GPUs (TP·DP·PP); sharding then deals these.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub only_gpus: Option<u32>,
+    /// Print a Slurm batch script or Kubernetes Indexed Jobs running this sweep, one array
+    /// task / pod per configuration and one array / Job per GPU count, and exit.
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    pub emit: Option<EmitKind>,
+    /// With --emit: at most P configurations at once per array / Job.
+    #[arg(long, value_name = "P", requires = "emit", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_parallel: Option<u32>,
+    /// With --emit: a shell command run before modelbench in every task (activate vLLM's
+    /// environment, load modules).
+    #[arg(long, value_name = "CMD", requires = "emit")]
+    pub setup: Option<String>,
+    /// With --emit: each task's (pod's) time limit, Slurm syntax: MINUTES, H:MM:SS or
+    /// D-HH:MM:SS.
+    #[arg(long, value_name = "TIME", requires = "emit", default_value = "4:00:00", value_parser = parse::slurm_time)]
+    pub time_limit: Duration,
+    /// With --emit slurm: `gpu` requests `--gres=gpu:K`, `gpu:TYPE` requests
+    /// `--gres=gpu:TYPE:K`, `none` requests no GPU (CPU-only clusters, tests).
+    #[arg(
+        long,
+        value_name = "gpu|gpu:TYPE|none",
+        requires = "emit",
+        default_value = "gpu"
+    )]
+    pub gres: String,
+    /// With --emit slurm: an extra `#SBATCH` line (repeatable), e.g. `--sbatch-arg=--partition=gpu`.
+    #[arg(
+        long,
+        value_name = "ARG",
+        requires = "emit",
+        allow_hyphen_values = true
+    )]
+    pub sbatch_arg: Vec<String>,
+    /// With --emit: the name of the job (array) / Job; the GPU count is appended.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "emit",
+        default_value = "modelbench-sweep"
+    )]
+    pub job_name: String,
+    /// With --emit k8s: the container image running vLLM (and modelbench, unless
+    /// --modelbench-image is given).
+    #[arg(long, value_name = "IMAGE", requires = "emit")]
+    pub image: Option<String>,
+    /// With --emit k8s: an image holding /usr/local/bin/modelbench, copied into the pod by an
+    /// init container.
+    #[arg(long, value_name = "IMAGE", requires = "emit")]
+    pub modelbench_image: Option<String>,
+    /// With --emit k8s: the PersistentVolumeClaim holding the results (mounted at /results,
+    /// the sweep's --output-dir in the pod).
+    #[arg(long, value_name = "NAME", requires = "emit")]
+    pub pvc: Option<String>,
+}
+
+/// What `sweep --emit` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmitKind {
+    /// An sbatch script (one array per GPU count).
+    Slurm,
+    /// Kubernetes Indexed Jobs (one per GPU count).
+    K8s,
 }
 
 /// Value parsers: each turns one flag's text into a typed value or says what is wrong (clap
@@ -473,6 +557,11 @@ mod parse {
             ));
         }
         Duration::try_from_secs_f64(v).map_err(|e| e.to_string())
+    }
+
+    /// A Slurm time limit (`MINUTES`, `H:MM:SS`, `D-HH:MM:SS`, …).
+    pub fn slurm_time(s: &str) -> Result<Duration, String> {
+        crate::sweep::emit::parse_time_limit(s)
     }
 
     /// A request count from `MIN` to [`MAX_REQUESTS`].

@@ -3,9 +3,11 @@
 //!
 //! - [`read`] reads the users' `benchmark_results.json` format (Python JSON quirks included);
 //! - [`discover`] finds a model's folder and its `run_*` folders;
-//! - [`write`] writes the same format (used by `run` and `sweep`), atomically.
+//! - [`write`] writes the same format (used by `run` and `sweep`), atomically;
+//! - [`merge`] gathers shard output folders into one (`modelbench merge`).
 
 pub mod discover;
+pub mod merge;
 pub mod names;
 pub mod pyjson;
 pub mod read;

@@ -42,22 +42,34 @@ pub fn create_run_dir(
 ) -> io::Result<PathBuf> {
     fs::create_dir_all(model_dir)?;
     let stem = format!("run_{}", now.format("%Y%m%d_%H%M%S"));
+    create_numbered(model_dir, &stem, "", |p| fs::create_dir(p))
+}
+
+/// Creates `<dir>/<stem><ext>` with `create` (which must fail with `AlreadyExists` when the
+/// name is taken: `create_dir`, or `create_new` for a file), else `<stem>_2<ext>`, `_3`, …:
+/// the one rule for names that processes sharing a folder (even over NFS) never both get.
+pub fn create_numbered(
+    dir: &Path,
+    stem: &str,
+    ext: &str,
+    create: impl Fn(&Path) -> io::Result<()>,
+) -> io::Result<PathBuf> {
     for n in 1..10_000 {
         let name = if n == 1 {
-            stem.clone()
+            format!("{stem}{ext}")
         } else {
-            format!("{stem}_{n}")
+            format!("{stem}_{n}{ext}")
         };
-        let dir = model_dir.join(name);
-        match fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
+        let path = dir.join(name);
+        match create(&path) {
+            Ok(()) => return Ok(path),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
     }
     Err(io::Error::new(
         io::ErrorKind::AlreadyExists,
-        format!("too many run folders named {stem}_*"),
+        format!("too many files named {stem}_*{ext} in {}", dir.display()),
     ))
 }
 

@@ -135,19 +135,38 @@ pub struct Capacity {
     pub write_error: Option<String>,
 }
 
-/// A fresh `capacity_<YYYYmmdd_HHMMSS>[_N]` id in the model folder.
+/// A fresh `capacity_<YYYYmmdd_HHMMSS>[_N]` id in the model folder, claimed so that no other
+/// search — another shard of a sweep starting in the same second, on another host of a shared
+/// folder — gets it too: the id is taken when `<id>.json` does not exist and the hidden
+/// `.<id>.claim` is created exclusively (kept, so the claim holds after the search).
 fn search_id(model_dir: &Path) -> String {
     let stem = format!("capacity_{}", chrono::Local::now().format("%Y%m%d_%H%M%S"));
-    (1..1000)
-        .map(|n| {
-            if n == 1 {
-                stem.clone()
-            } else {
-                format!("{stem}_{n}")
+    claim_id(model_dir, &stem)
+}
+
+fn claim_id(model_dir: &Path, stem: &str) -> String {
+    let claimed = std::fs::create_dir_all(model_dir).and_then(|()| {
+        crate::results::write::create_numbered(model_dir, stem, "", |p| {
+            let id = p.file_name().unwrap_or_default().to_string_lossy();
+            if model_dir.join(format!("{id}.json")).exists() {
+                return Err(std::io::ErrorKind::AlreadyExists.into());
             }
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(model_dir.join(format!(".{id}.claim")))
+                .map(drop)
         })
-        .find(|id| !model_dir.join(format!("{id}.json")).exists())
-        .unwrap_or(stem)
+    });
+    match claimed {
+        Ok(p) => p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+        // Not writable: the search cannot write its file either, and says so at the end.
+        Err(_) => stem.to_owned(),
+    }
 }
 
 /// The verdict of one probe: meets the SLO, or why not.
@@ -422,6 +441,19 @@ mod tests {
 
     fn report(successful: usize, failed: usize) -> RunReport {
         crate::runner::test_report(successful, failed, false)
+    }
+
+    #[test]
+    fn search_ids_are_never_shared() {
+        let d = tempfile::tempdir().unwrap();
+        let m = d.path().join("model");
+        let ids: Vec<String> = (0..3).map(|_| claim_id(&m, "capacity_1")).collect();
+        assert_eq!(ids, ["capacity_1", "capacity_1_2", "capacity_1_3"]);
+        assert!(m.join(".capacity_1_2.claim").exists());
+        // A written answer holds its id too (older versions left no claim).
+        std::fs::write(m.join("capacity_1_4.json"), "{}").unwrap();
+        assert_eq!(claim_id(&m, "capacity_1"), "capacity_1_5");
+        assert!(search_id(&m).starts_with("capacity_2"));
     }
 
     #[test]

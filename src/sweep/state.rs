@@ -221,6 +221,41 @@ pub fn complete_results(model_dir: &Path) -> Vec<Value> {
     out
 }
 
+/// With `--resume`: run folders still saying `running` for one of `owned` (the configurations
+/// this sweep process owns: its shard's, or the whole grid) were left by a sweep that died
+/// (a node lost, SIGKILL): nothing else runs them. They are marked `interrupted`, with
+/// `reason`, so no one mistakes them for running; their configurations run again. Returns the
+/// folders marked.
+pub fn mark_abandoned(
+    model_dir: &Path,
+    owned: &[ServeConfig],
+    reason: &str,
+) -> Result<Vec<PathBuf>, StateError> {
+    let Ok(dirs) = run_dirs(model_dir) else {
+        return Ok(Vec::new());
+    };
+    let ids: Vec<Value> = owned.iter().map(ServeConfig::identity).collect();
+    let mut marked = Vec::new();
+    for dir in dirs {
+        let Some(mut rec) = StatusRecord::read(&dir) else {
+            continue;
+        };
+        if rec.status != Status::Running || !ids.contains(&rec.config) {
+            continue;
+        }
+        rec.status = Status::Interrupted;
+        rec.reason = Some(reason.to_owned());
+        // A level that finished before the sweep died keeps its results (a measurement).
+        rec.results_file = dir
+            .join(RESULTS_FILE)
+            .exists()
+            .then(|| RESULTS_FILE.to_owned());
+        rec.write(&dir)?;
+        marked.push(dir);
+    }
+    Ok(marked)
+}
+
 /// How many complete results `config` has among `complete`.
 pub fn count_complete(complete: &[Value], config: &ServeConfig) -> usize {
     let id = config.identity();
@@ -298,6 +333,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(count_complete(&complete_results(d.path()), &plain), 0);
+    }
+
+    #[test]
+    fn abandoned_running_folders_of_owned_configurations_are_marked() {
+        let d = tempfile::tempdir().unwrap();
+        let configs = GridSpec::from_flags(&[1, 2], &[], &[], &[], &[])
+            .unwrap()
+            .expand();
+        for (name, c, status) in [
+            ("run_1", &configs[0], Status::Running),
+            ("run_2", &configs[1], Status::Running),
+            ("run_3", &configs[0], Status::Complete),
+        ] {
+            let dir = d.path().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            record(c, status).write(&dir).unwrap();
+        }
+        let marked = mark_abandoned(d.path(), &configs[..1], "lost").unwrap();
+        assert_eq!(marked, [d.path().join("run_1")]);
+        let rec = StatusRecord::read(&marked[0]).unwrap();
+        assert_eq!(
+            (rec.status, rec.reason.as_deref()),
+            (Status::Interrupted, Some("lost"))
+        );
+        let other = StatusRecord::read(&d.path().join("run_2")).unwrap();
+        assert_eq!(
+            other.status,
+            Status::Running,
+            "not this sweep's configuration"
+        );
     }
 
     #[test]

@@ -64,10 +64,15 @@ impl Sandbox {
     /// `modelbench sweep` with the sandbox's model, output dir, port, fake server and a tiny
     /// benchmark; `extra` adds grid and behaviour flags (and may replace `--serve-cmd`).
     pub fn command(&self, extra: &[&str]) -> Command {
+        self.command_on(self.port, extra)
+    }
+
+    /// [`Sandbox::command`] with the server on `port` (several sweeps sharing the output dir).
+    pub fn command_on(&self, port: u16, extra: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_modelbench"));
         cmd.args(["sweep", "--model", MODEL, "--output-dir"])
             .arg(self.out())
-            .args(["--port", &self.port.to_string()]);
+            .args(["--port", &port.to_string()]);
         let serve_cmd = fake_serve_cmd();
         let defaults: [(&str, &str); 9] = [
             ("--serve-cmd", &serve_cmd),
