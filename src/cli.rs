@@ -210,6 +210,14 @@ pub struct BenchArgs {
     /// 0: every event read at once.
     #[arg(long, value_name = "MICROSECONDS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=5000))]
     pub read_coalesce_us: u64,
+    /// Seconds between two scrapes of the server's own `<base-url>/metrics` (Prometheus text;
+    /// vLLM's counters and histograms), from before the first measured request to after the last;
+    /// kept in server_metrics.csv and checked against the client's numbers.
+    #[arg(long, default_value = "1", value_parser = parse::seconds::<false>, value_name = "SECONDS")]
+    pub metrics_interval: Duration,
+    /// Do not scrape the server's /metrics.
+    #[arg(long)]
+    pub no_server_metrics: bool,
     /// Service-level objective in milliseconds, any subset of
     /// `ttft_ms=500,tpot_ms=50,itl_ms=200,e2e_ms=10000`: a request is good when it succeeded
     /// and meets every threshold; the run reports goodput and SLO attainment.

@@ -20,6 +20,7 @@ pub mod records;
 pub mod results;
 pub mod runner;
 pub mod secrets;
+pub mod server_metrics;
 pub mod signals;
 pub mod significance;
 pub mod slo;

@@ -298,6 +298,7 @@ pub fn bench_settings(a: &BenchArgs) -> Result<BenchSettings, SettingsError> {
         timeout: a.timeout,
         save_text: a.save_text,
         read_coalesce: std::time::Duration::from_micros(a.read_coalesce_us),
+        server_metrics: (!a.no_server_metrics).then_some(a.metrics_interval),
         labels: a.labels.iter().cloned().collect(),
         output_dir: a.output_dir.clone(),
         levels,

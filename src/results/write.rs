@@ -276,6 +276,8 @@ pub struct ResultsDoc<'a> {
     /// Measured requests, any outcome, in send order.
     pub records: &'a [RequestRecord],
     pub clock: Clock,
+    /// The server's own view (`server_metrics`, after `run_info`), when scraped.
+    pub server_metrics: Option<Ordered>,
 }
 
 struct Seq<I>(std::cell::RefCell<Option<I>>);
@@ -292,7 +294,7 @@ impl<I: Iterator<Item = T>, T: Serialize> Serialize for Seq<I> {
 impl Serialize for ResultsDoc<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let clock = self.clock;
-        let mut m = s.serialize_map(Some(5))?;
+        let mut m = s.serialize_map(Some(5 + usize::from(self.server_metrics.is_some())))?;
         m.serialize_entry("benchmark_config", &self.benchmark_config)?;
         m.serialize_entry(
             "benchmark_stats",
@@ -316,6 +318,9 @@ impl Serialize for ResultsDoc<'_> {
             &Seq(std::cell::RefCell::new(Some(failed))),
         )?;
         m.serialize_entry("run_info", &self.run_info)?;
+        if let Some(sm) = &self.server_metrics {
+            m.serialize_entry("server_metrics", sm)?;
+        }
         m.end()
     }
 }

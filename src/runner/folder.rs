@@ -144,5 +144,6 @@ pub fn results_doc<'a>(
         run_info: info,
         records,
         clock,
+        server_metrics: None,
     }
 }

@@ -113,6 +113,8 @@ pub struct BenchSettings {
     pub save_text: bool,
     /// Read-coalescing window (the timestamp resolution of fast streams).
     pub read_coalesce: Duration,
+    /// Interval of the `/metrics` scrapes (`None`: `--no-server-metrics`).
+    pub server_metrics: Option<Duration>,
     pub labels: BTreeMap<String, String>,
     pub output_dir: PathBuf,
     /// Every load level of the command, ascending (`load` is this run's); one element unless
@@ -171,6 +173,10 @@ impl BenchSettings {
         c.push("slo_attainment_pct", self.slo.map(|t| t.attainment_pct));
         c.push("max_failed_fraction", self.max_failed_fraction);
         c.push("capacity_search", meta.capacity_search.clone());
+        c.push(
+            "metrics_interval",
+            self.server_metrics.map(|d| d.as_secs_f64()),
+        );
         c
     }
 

@@ -8,7 +8,9 @@
 //!           [--tokens N] [--ttft-ms MS] [--token-delay-ms MS] [--chunk-tokens K] [--no-usage]
 //!           [--flavor vllm|llamacpp] [--fault KIND] [--fault-every N] [--coalesce]
 //!           [--workers W] [--quiet-unknown] [--stats-file PATH] [--slots N]
+//!           [--metrics vllm|none|html|stall]
 //! ```
+//! `--metrics vllm|none|html|stall`: what `GET /metrics` answers (default vllm-named metrics).
 //! `--slots N`: a capacity limit — at most N requests generate at once, the rest queue (the
 //! wait counts in their TTFT).
 //! `--token-delay-ms` is the gap between content chunks; with `--chunk-tokens K` each chunk
@@ -33,7 +35,7 @@ use mock_openai::{Fault, Flavor, MockConfig, MockStats};
 
 fn usage_exit(msg: &str) -> ! {
     eprintln!("mock_vllm: {msg}");
-    eprintln!("usage: mock_vllm [serve] [MODEL] [--host H] [--port P] [--tokens N] [--ttft-ms MS] [--token-delay-ms MS] [--chunk-tokens K] [--no-usage] [--flavor vllm|llamacpp] [--fault KIND] [--fault-every N] [--coalesce] [--workers W] [--slots N]");
+    eprintln!("usage: mock_vllm [serve] [MODEL] [--host H] [--port P] [--tokens N] [--ttft-ms MS] [--token-delay-ms MS] [--chunk-tokens K] [--no-usage] [--flavor vllm|llamacpp] [--fault KIND] [--fault-every N] [--coalesce] [--workers W] [--slots N] [--metrics vllm|none|html|stall]");
     std::process::exit(2)
 }
 
@@ -72,6 +74,7 @@ fn main() {
             }
             "--chunk-tokens" => cfg.chunk_tokens = parse(&flag, value()),
             "--slots" => cfg.slots = Some(parse(&flag, value())),
+            "--metrics" => cfg.metrics = parse(&flag, value()),
             "--no-usage" => cfg.usage = false,
             "--coalesce" => cfg.coalesce = true,
             "--quiet-unknown" => quiet = true,

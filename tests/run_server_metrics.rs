@@ -1,0 +1,163 @@
+//! The server's own view in every run, against the in-test mock server (a TEST DOUBLE with
+//! vLLM-named /metrics and a capacity limit): the scraped series and the `server_metrics`
+//! block, the self-check in the summary, and a /metrics that is missing, HTML or stalls
+//! (one warning, the run's numbers unchanged).
+
+#[path = "doubles/mock_openai.rs"]
+mod mock_openai;
+mod run_support;
+
+use std::time::{Duration, Instant};
+
+use mock_openai::{MetricsMode, MockConfig, MockServer};
+use run_support::run_prompts;
+
+const SLOTS: usize = 3;
+
+fn capacity_mock(metrics: MetricsMode) -> MockServer {
+    MockServer::start(MockConfig {
+        ttft: Duration::from_millis(20),
+        chunk_delay: Duration::from_millis(10),
+        tokens: 12,
+        slots: Some(SLOTS),
+        metrics,
+        ..MockConfig::default()
+    })
+}
+
+#[test]
+fn at_twice_the_capacity_the_server_view_shows_the_queue_and_agrees_on_tokens() {
+    let mock = capacity_mock(MetricsMode::Vllm);
+    let dir = tempfile::tempdir().unwrap();
+    let conc = (2 * SLOTS).to_string();
+    let r = run_prompts(
+        &mock.base_url(),
+        dir.path(),
+        60,
+        &["--concurrency", &conc, "--metrics-interval", "0.05"],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert!(!r.stderr().contains("warning"), "{}", r.stderr());
+    let sm = &r.results["server_metrics"];
+    assert_eq!(sm["complete"], true, "{sm}");
+    assert!(sm["scrapes"].as_u64().unwrap() >= 5, "{sm}");
+    let waiting = sm["num_requests_waiting"]["max"].as_f64().unwrap();
+    assert!(waiting >= (SLOTS - 1) as f64, "waiting max {waiting}");
+    assert_eq!(
+        sm["num_requests_running"]["max"].as_f64(),
+        Some(SLOTS as f64)
+    );
+    assert_eq!(sm["kv_cache_usage_perc"]["max"].as_f64(), Some(1.0));
+    let s = r.summary();
+    assert_eq!(
+        sm["prompt_tokens"].as_f64(),
+        s["total_input_tokens"].as_f64()
+    );
+    assert_eq!(
+        sm["generation_tokens"].as_f64(),
+        s["total_output_tokens"].as_f64()
+    );
+    assert_eq!(sm["request_success"].as_f64(), Some(60.0));
+    assert_eq!(sm["time_to_first_token_ms"]["count"].as_f64(), Some(60.0));
+    // The mock's TTFT includes the queue: 20 ms alone, ~120 ms behind a full batch.
+    let p50 = sm["time_to_first_token_ms"]["p50"].as_f64().unwrap();
+    assert!(p50 > 20.0 && p50 < 400.0, "{p50}");
+    assert!(
+        sm["request_queue_time_ms"]["mean"].as_f64().unwrap() > 10.0,
+        "{sm}"
+    );
+    // The self-check, in the summary and in the block.
+    let out = r.stdout();
+    for needle in [
+        "Self-check",
+        "Prompt tokens: client",
+        "(exact)",
+        "TTFT median: client",
+        "TTFT mean: client",
+        "E2E latency median",
+        "Client: ",
+    ] {
+        assert!(out.contains(needle), "{needle} in\n{out}");
+    }
+    assert!(!out.contains("MISMATCH"), "{out}");
+    assert!(sm["self_check"].as_array().unwrap().len() >= 6, "{sm}");
+    assert!(
+        r.results["run_info"]["client_cpu_seconds"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    // The time series: one row per scrape, the gauges' columns labelled.
+    let csv = std::fs::read_to_string(r.run_dir.unwrap().join("server_metrics.csv")).unwrap();
+    let head = csv.lines().next().unwrap();
+    assert!(head.starts_with("t_s,"), "{head}");
+    assert!(
+        head.contains("vllm:num_requests_waiting{engine=\"\"0\"\",model_name=\"\"mock-model\"\"}"),
+        "{head}"
+    );
+    assert!(!head.contains("_bucket"), "{head}");
+    assert_eq!(
+        csv.lines().count() as u64,
+        sm["scrapes"].as_u64().unwrap() + 1
+    );
+}
+
+/// The same run against a server whose /metrics is broken: the numbers are those of a run
+/// without scraping, and exactly one warning says why.
+#[test]
+fn a_missing_html_or_stalling_metrics_endpoint_gives_one_warning_and_changes_nothing() {
+    for (mode, reason) in [
+        (MetricsMode::Missing, "answered HTTP 404"),
+        (MetricsMode::Html, "did not answer Prometheus text"),
+        (MetricsMode::Stall, "gave no answer within 3 s"),
+    ] {
+        let mock = capacity_mock(mode);
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = Instant::now();
+        let r = run_prompts(&mock.base_url(), dir.path(), 12, &["--concurrency", "3"]);
+        let took = t0.elapsed();
+        assert_eq!(r.code(), Some(0), "{mode:?}: {}", r.stderr());
+        let err = r.stderr();
+        let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+        assert_eq!(warnings.len(), 1, "{mode:?}: {}", r.stderr());
+        assert!(
+            warnings[0].contains("server metrics:") && warnings[0].contains(reason),
+            "{mode:?}: {}",
+            warnings[0]
+        );
+        let s = r.summary();
+        assert_eq!(s["total_requests"], 12);
+        assert_eq!(s["failed_requests"], 0);
+        assert_eq!(r.requests().len(), 12);
+        let sm = &r.results["server_metrics"];
+        assert_eq!(sm["complete"], false, "{mode:?}");
+        assert!(sm["warning"].as_str().unwrap().contains(reason));
+        assert!(
+            r.stdout().contains("Server metrics: not available"),
+            "{}",
+            r.stdout()
+        );
+        // The stall delays the start by at most the scrape timeout, and never the end further.
+        assert!(took < Duration::from_secs(15), "{mode:?}: {took:?}");
+        // Latencies as without scraping: 20 ms TTFT plus the queue of 3 slots at concurrency 3.
+        let ttft = r.lat("time_to_first_token", "first_token_p50");
+        assert!((20.0..80.0).contains(&ttft), "{mode:?}: ttft p50 {ttft}");
+    }
+}
+
+#[test]
+fn no_server_metrics_turns_scraping_off() {
+    let mock = capacity_mock(MetricsMode::Stall);
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_prompts(&mock.base_url(), dir.path(), 4, &["--no-server-metrics"]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert!(!r.stderr().contains("warning"), "{}", r.stderr());
+    assert!(r.results.get("server_metrics").is_none());
+    assert!(!r
+        .run_dir
+        .as_ref()
+        .unwrap()
+        .join("server_metrics.csv")
+        .exists());
+    assert!(r.stdout().contains("not scraped (--no-server-metrics)"));
+}
