@@ -74,7 +74,7 @@ fn at_twice_the_capacity_the_server_view_shows_the_queue_and_agrees_on_tokens() 
         "(exact)",
         "TTFT median: client",
         "TTFT mean: client",
-        "E2E latency median",
+        "E2E latency (to last token) median",
         "Client: ",
     ] {
         assert!(out.contains(needle), "{needle} in\n{out}");

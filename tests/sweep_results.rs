@@ -83,6 +83,15 @@ fn a_sweep_writes_results_that_compare_reads() {
         stderr.contains("[2/2]") && stderr.contains("benchmarking"),
         "{stderr}"
     );
+    // The self-check of each configuration, against the fake server's vLLM-named counters.
+    assert_eq!(
+        stderr
+            .matches("self-check: Generation tokens: client 16 = server 16 (exact)")
+            .count(),
+        2,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("warning: server metrics"), "{stderr}");
     assert_eq!(sb.summary()["state"], "finished");
     assert_no_survivors(&sb, 4);
 }

@@ -6,8 +6,13 @@ use super::{Collected, Histogram, E2E, GENERATION_TOKENS, PROMPT_TOKENS, TTFT};
 use crate::stats::{Group, RunStats};
 
 /// The client is "below" the server only by more than this (the two clocks' resolution and the
-/// histograms' float sums).
-pub const BELOW_TOLERANCE_MS: f64 = 1.0;
+/// histograms' float sums; the bound scripts/e2e/check_run.py uses).
+pub const BELOW_TOLERANCE_MS: f64 = 2.0;
+/// End-to-end latency: a client mean above the server's by more than the larger of these is
+/// flagged (the E2E clocks differ only by the HTTP front end and the network; same bound as
+/// scripts/e2e/check_run.py).
+pub const E2E_GAP_MS: f64 = 150.0;
+pub const E2E_GAP_REL: f64 = 0.25;
 /// Schedule delay p99 above this: the client did not send on time.
 pub const SCHEDULE_DELAY_P99_MS: f64 = 10.0;
 /// The runtime thread (which sends, reads and timestamps every stream) busy this fraction of
@@ -92,7 +97,7 @@ fn latency_lines(
             )
         } else if c.p50 > hi {
             format!(
-                "above the bucket by {}: time spent before the engine (front-end queueing, network)",
+                "NOT in the bucket, {} above it: time spent before the engine (front-end queueing, network)",
                 ms(c.p50 - hi)
             )
         } else {
@@ -106,8 +111,13 @@ fn latency_lines(
     if let Some(m) = h.mean() {
         let m = m * 1e3;
         let d = c.avg - m;
+        let bound = E2E_GAP_MS.max(E2E_GAP_REL * m);
         let verdict = if d < -BELOW_TOLERANCE_MS {
             "MISMATCH: the client is below the server".to_owned()
+        } else if what.starts_with("E2E") && d > bound {
+            format!(
+                "LARGE GAP (over {bound:.0} ms): time spent before the engine (front-end queueing) or a slow client"
+            )
         } else {
             format!("{} before the engine (front-end queueing, network)", ms(d))
         };
@@ -207,9 +217,10 @@ pub fn lines(c: Option<&Collected>, stats: &RunStats, cpu: &ClientCpu) -> Vec<St
                 stats.groups.get(&Group::TimeToFirstToken),
                 c.histogram(TTFT),
             ));
+            // vLLM's e2e histogram ends with the last token, as the client's generation latency.
             out.extend(latency_lines(
-                "E2E latency",
-                stats.groups.get(&Group::EndToEnd),
+                "E2E latency (to last token)",
+                stats.groups.get(&Group::TotalGeneration),
                 c.histogram(E2E),
             ));
         }

@@ -384,6 +384,26 @@ pub fn block(c: &Collected, self_check: &[String]) -> Ordered {
     o
 }
 
+/// The self-check lines recorded in a run folder's `benchmark_results.json` (empty when the run
+/// has none), for `sweep`'s report of each configuration.
+pub fn recorded_self_check(run_dir: &Path) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        server_metrics: Option<Block>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Block {
+        #[serde(default)]
+        self_check: Vec<String>,
+    }
+    std::fs::File::open(run_dir.join(crate::results::read::RESULTS_FILE))
+        .ok()
+        .and_then(|f| serde_json::from_reader::<_, Doc>(std::io::BufReader::new(f)).ok())
+        .and_then(|d| d.server_metrics)
+        .map(|b| b.self_check)
+        .unwrap_or_default()
+}
+
 /// Writes `server_metrics.csv` atomically: `t_s` (seconds since the run's start), then one
 /// column per series (`name{label="value",...}`); an empty cell where a series was absent.
 pub fn write_csv(dir: &Path, c: &Collected) -> std::io::Result<()> {

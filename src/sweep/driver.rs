@@ -149,6 +149,9 @@ fn print_outcome(entry: &RunEntry) {
                     v(Metric::InterTokenP50)
                 );
             }
+            for line in crate::server_metrics::recorded_self_check(&entry.run_dir) {
+                eprintln!("  self-check: {line}");
+            }
         }
         Status::Interrupted => eprintln!("  interrupted: {}", entry.run_dir.display()),
         _ => {
