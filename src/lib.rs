@@ -13,6 +13,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod compare;
+pub mod environment;
 pub mod export;
 pub mod metrics;
 pub mod plot;

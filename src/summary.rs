@@ -435,6 +435,7 @@ mod tests {
             goodput: Default::default(),
             partial: None,
             invalid_values: Vec::new(),
+            server_version: None,
             samples: None,
         }
     }

@@ -81,12 +81,25 @@ fn at_twice_the_capacity_the_server_view_shows_the_queue_and_agrees_on_tokens() 
     }
     assert!(!out.contains("MISMATCH"), "{out}");
     assert!(sm["self_check"].as_array().unwrap().len() >= 6, "{sm}");
+    let info = &r.results["run_info"];
+    assert!(info["client_cpu_seconds"].as_f64().unwrap() > 0.0);
+    // The environment, appended to run_info.
+    assert_eq!(info["server_version"], "0.0.0+mock");
+    assert_eq!(info["served_model"]["id"], "mock-model");
+    assert!(info["served_model"]["max_model_len"].is_null());
     assert!(
-        r.results["run_info"]["client_cpu_seconds"]
-            .as_f64()
-            .unwrap()
-            > 0.0
+        info["server_command"].is_null(),
+        "run did not start the server"
     );
+    assert!(info["host_cpu_cores"].as_u64().unwrap() >= 1);
+    assert!(info.as_object().unwrap().contains_key("gpus"));
+    let text = std::fs::read_to_string(r.run_dir.as_ref().unwrap().join("benchmark_results.json"))
+        .unwrap();
+    let (ri, sm_at) = (
+        text.find("\n    \"run_info\"").unwrap(),
+        text.find("\n    \"server_metrics\"").unwrap(),
+    );
+    assert!(sm_at > ri, "server_metrics is appended after run_info");
     // The time series: one row per scrape, the gauges' columns labelled.
     let csv = std::fs::read_to_string(r.run_dir.unwrap().join("server_metrics.csv")).unwrap();
     let head = csv.lines().next().unwrap();

@@ -47,6 +47,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         command_line: crate::secrets::mask_command_line(&argv),
         run_dir: None,
         capacity_search: None,
+        server_command: None,
     };
     let rt = runner::runtime(settings.read_coalesce).context("cannot start the async runtime")?;
     let outcome = rt.block_on(async {

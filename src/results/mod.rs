@@ -226,6 +226,8 @@ pub struct RunSummary {
     pub invalid_values: Vec<String>,
     /// Per-request samples, read only when a command needs them (`compare`'s intervals).
     pub samples: Option<std::sync::Arc<crate::significance::RunSamples>>,
+    /// The server's version (`run_info.server_version`, vLLM's `/version`), when recorded.
+    pub server_version: Option<String>,
 }
 
 /// A run folder that could not be used, and why (printed as one warning line).

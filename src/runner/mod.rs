@@ -107,6 +107,8 @@ pub struct RunMeta {
     pub run_dir: Option<PathBuf>,
     /// The id of the capacity search this run is a probe of (`capacity_<timestamp>`).
     pub capacity_search: Option<String>,
+    /// The command that started the server (`sweep`), secrets masked; recorded in `run_info`.
+    pub server_command: Option<String>,
 }
 
 /// What happened.
@@ -190,6 +192,11 @@ pub async fn run_to_folder(
     };
     let (dir, mut log) =
         bench::open_run_folder(settings, meta, &wl, tokenizer.as_deref(), started_at)?;
+    // Before any request: nothing is in flight while the server and host are asked.
+    let (server_info, host_info) = tokio::join!(
+        crate::environment::ServerInfo::fetch(&meta.base_url, &settings.model),
+        crate::environment::HostInfo::read()
+    );
     let client = bench::make_client(settings, meta, &wl, tokenizer, nofile, &mut log)?;
 
     let warmup = bench::warm_up(&client, settings, &wl, &stop, &mut log).await;
@@ -296,6 +303,12 @@ pub async fn run_to_folder(
     doc.run_info.push("client_cpu_seconds", cpu.process_s);
     doc.run_info
         .push("client_runtime_thread_cpu_seconds", cpu.runtime_thread_s);
+    crate::environment::record(
+        &mut doc.run_info,
+        &server_info,
+        &host_info,
+        meta.server_command.as_deref(),
+    );
     doc.server_metrics = collected
         .as_ref()
         .map(|c| crate::server_metrics::block(c, &check_lines));

@@ -393,6 +393,9 @@ async fn serve_and_bench(
         command_line: settings.command_line.clone(),
         run_dir: None,
         capacity_search: None,
+        server_command: Some(crate::sweep::command::display(
+            &settings.template.argv(&run.config),
+        )),
     };
     // Every level (or probe) against this one server: the first in the planned run folder,
     // the others in new folders of their own. Each level's verdict is kept in `done`.

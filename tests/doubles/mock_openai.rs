@@ -5,7 +5,7 @@
 //! example (client-overhead benchmark, end-to-end scripts).
 //!
 //! Raw HTTP/1.1 over tokio TCP (keep-alive, chunked streaming). Routes: `GET /health`,
-//! `GET /v1/models`, `GET /metrics`, `GET /mock/stats` (JSON counters), `POST /v1/completions`,
+//! `GET /version`, `GET /v1/models`, `GET /metrics` (see [`MetricsMode`]), `GET /mock/stats` (JSON counters), `POST /v1/completions`,
 //! `POST /v1/chat/completions`.
 //!
 //! Script (per [`MockConfig`]): TTFT delay before the first content chunk, a fixed gap between
@@ -466,6 +466,15 @@ async fn handle(
 ) -> std::io::Result<()> {
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/health") => respond(sock, "200 OK", "text/plain", b"").await,
+        ("GET", "/version") => {
+            respond(
+                sock,
+                "200 OK",
+                "application/json",
+                br#"{"version":"0.0.0+mock"}"#,
+            )
+            .await
+        }
         ("GET", "/v1/models") => {
             let body = json!({"object": "list", "data": [{"id": cfg.model, "object": "model", "owned_by": "mock"}]});
             respond(
