@@ -218,6 +218,9 @@ pub struct BenchArgs {
     /// Do not scrape the server's /metrics.
     #[arg(long)]
     pub no_server_metrics: bool,
+    /// Image format of the run's timeline chart (timeline.png / timeline.svg in the run folder).
+    #[arg(long, value_enum, default_value_t = ImageFormat::Png)]
+    pub format: ImageFormat,
     /// Service-level objective in milliseconds, any subset of
     /// `ttft_ms=500,tpot_ms=50,itl_ms=200,e2e_ms=10000`: a request is good when it succeeded
     /// and meets every threshold; the run reports goodput and SLO attainment.

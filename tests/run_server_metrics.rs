@@ -100,6 +100,11 @@ fn at_twice_the_capacity_the_server_view_shows_the_queue_and_agrees_on_tokens() 
         text.find("\n    \"server_metrics\"").unwrap(),
     );
     assert!(sm_at > ri, "server_metrics is appended after run_info");
+    // The timeline chart (PNG by default).
+    let dir = r.run_dir.clone().unwrap();
+    let png = std::fs::read(dir.join("timeline.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    assert!(!dir.join("timeline.svg").exists());
     // The time series: one row per scrape, the gauges' columns labelled.
     let csv = std::fs::read_to_string(r.run_dir.unwrap().join("server_metrics.csv")).unwrap();
     let head = csv.lines().next().unwrap();
@@ -162,7 +167,12 @@ fn a_missing_html_or_stalling_metrics_endpoint_gives_one_warning_and_changes_not
 fn no_server_metrics_turns_scraping_off() {
     let mock = capacity_mock(MetricsMode::Stall);
     let dir = tempfile::tempdir().unwrap();
-    let r = run_prompts(&mock.base_url(), dir.path(), 4, &["--no-server-metrics"]);
+    let r = run_prompts(
+        &mock.base_url(),
+        dir.path(),
+        4,
+        &["--no-server-metrics", "--format", "both"],
+    );
     assert_eq!(r.code(), Some(0), "{}", r.stderr());
     assert!(!r.stderr().contains("warning"), "{}", r.stderr());
     assert!(r.results.get("server_metrics").is_none());
@@ -173,4 +183,11 @@ fn no_server_metrics_turns_scraping_off() {
         .join("server_metrics.csv")
         .exists());
     assert!(r.stdout().contains("not scraped (--no-server-metrics)"));
+    // The timeline still shows the client's side; both formats were asked for.
+    let svg = std::fs::read_to_string(r.run_dir.as_ref().unwrap().join("timeline.svg")).unwrap();
+    assert!(
+        svg.contains("in flight (client)") && svg.contains("no data"),
+        "{svg}"
+    );
+    assert!(r.run_dir.as_ref().unwrap().join("timeline.png").exists());
 }

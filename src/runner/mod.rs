@@ -16,6 +16,7 @@ pub mod log;
 pub mod progress;
 pub mod report;
 pub mod settings;
+pub mod timeline;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -280,6 +281,26 @@ pub async fn run_to_folder(
                 dir.join(crate::server_metrics::CSV_FILE).display()
             ));
         }
+    }
+    let title = format!(
+        "{} — {} — {}",
+        settings.model,
+        dir.file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+        folder::load_description(&settings.load)
+    );
+    if let Err(e) = timeline::write(
+        &dir,
+        &title,
+        &records,
+        &clock,
+        collected.as_ref(),
+        settings.timeline,
+    ) {
+        log.warn(&format!(
+            "cannot write the timeline chart in {}: {e}",
+            dir.display()
+        ));
     }
     let ctx = report::SummaryContext {
         model: &settings.model,

@@ -115,6 +115,8 @@ pub struct BenchSettings {
     pub read_coalesce: Duration,
     /// Interval of the `/metrics` scrapes (`None`: `--no-server-metrics`).
     pub server_metrics: Option<Duration>,
+    /// Which timeline files to write: (`timeline.png`, `timeline.svg`).
+    pub timeline: (bool, bool),
     pub labels: BTreeMap<String, String>,
     pub output_dir: PathBuf,
     /// Every load level of the command, ascending (`load` is this run's); one element unless
@@ -173,6 +175,14 @@ impl BenchSettings {
         c.push("slo_attainment_pct", self.slo.map(|t| t.attainment_pct));
         c.push("max_failed_fraction", self.max_failed_fraction);
         c.push("capacity_search", meta.capacity_search.clone());
+        c.push(
+            "timeline_format",
+            match self.timeline {
+                (true, true) => "both",
+                (false, true) => "svg",
+                _ => "png",
+            },
+        );
         c.push(
             "metrics_interval",
             self.server_metrics.map(|d| d.as_secs_f64()),

@@ -153,7 +153,7 @@ impl Collected {
     }
 
     /// The value of a family in one row, summed over its label sets (`None`: absent).
-    fn family_value(&self, row: &[f64], family: &str) -> Option<f64> {
+    pub fn family_sum(&self, row: &[f64], family: &str) -> Option<f64> {
         let mut sum = None;
         for (i, c) in self.columns.iter().enumerate() {
             if column_family(c) == family {
@@ -170,7 +170,7 @@ impl Collected {
         let v: Vec<f64> = self
             .rows
             .iter()
-            .filter_map(|(_, r)| self.family_value(r, family))
+            .filter_map(|(_, r)| self.family_sum(r, family))
             .collect();
         if v.is_empty() {
             return None;
@@ -183,7 +183,7 @@ impl Collected {
     pub fn gauge_series(&self, family: &str) -> Vec<(f64, f64)> {
         self.rows
             .iter()
-            .filter_map(|(t, r)| self.family_value(r, family).map(|v| (*t, v)))
+            .filter_map(|(t, r)| self.family_sum(r, family).map(|v| (*t, v)))
             .collect()
     }
 
