@@ -168,6 +168,12 @@ pub struct BenchArgs {
     /// Requests sent first and not counted.
     #[arg(long, default_value_t = 0, value_parser = parse::request_count::<0>)]
     pub warmup: usize,
+    /// Warm up at the measured load until the server is steady: windows of max(2 × concurrency,
+    /// 8) requests until a window's median TTFT is no longer 10 % below the previous one's (at
+    /// least 2, at most 6 windows); before the --warmup requests' count. `on` or `off`; default
+    /// on for sweep, off for run.
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    pub steady_warmup: Option<bool>,
     /// Seed for every random choice.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

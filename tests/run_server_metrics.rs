@@ -191,3 +191,42 @@ fn no_server_metrics_turns_scraping_off() {
     );
     assert!(r.run_dir.as_ref().unwrap().join("timeline.png").exists());
 }
+
+#[test]
+fn the_steady_warm_up_sends_windows_until_the_ttft_stops_falling() {
+    let mock = capacity_mock(MetricsMode::Vllm);
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_prompts(
+        &mock.base_url(),
+        dir.path(),
+        30,
+        &[
+            "--concurrency",
+            "3",
+            "--steady-warmup",
+            "on",
+            "--warmup",
+            "2",
+        ],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    let info = &r.results["run_info"];
+    assert_eq!(info["steady_warmup"], true);
+    assert_eq!(info["steady_warmup_reached"], true, "{info}");
+    // A constant TTFT: steady after the minimum of two windows of max(2 × 3, 8) = 8 requests,
+    // then the 2 --warmup requests; none of them measured.
+    assert_eq!(
+        info["steady_warmup_ttft_p50_ms"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(info["warmup_requests_sent"], 18);
+    assert_eq!(mock.stats.requests(), 48);
+    assert_eq!(r.summary()["total_requests"], 30);
+    let cfg: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(r.run_dir.clone().unwrap().join("config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cfg["warmup"], 2, "the --warmup count as given");
+    assert_eq!(cfg["steady_warmup"], true);
+    assert!(r.stdout().contains("Steadiness: "), "{}", r.stdout());
+}

@@ -95,6 +95,10 @@ fn a_sweep_writes_results_that_compare_reads() {
     // The environment: the fake's version and the command the sweep started it with.
     let run = read_json(&sb.run_dirs()[0].join("benchmark_results.json"));
     assert_eq!(run["run_info"]["server_version"], "0.0.0+fake");
+    assert_eq!(
+        run["run_info"]["steady_warmup"], true,
+        "on by default in a sweep"
+    );
     let cmd = run["run_info"]["server_command"].as_str().unwrap();
     assert!(cmd.contains("serve") && cmd.contains("--port"), "{cmd}");
     assert_eq!(sb.summary()["state"], "finished");

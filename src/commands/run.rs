@@ -30,7 +30,8 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let argv: Vec<String> = std::env::args().collect();
     crate::secrets::register_url(&args.base_url);
     crate::secrets::register_args(&argv);
-    let settings = bench_settings(&args.bench)?;
+    let settings =
+        bench_settings(&args.bench)?.with_steady_warmup(args.bench.steady_warmup.unwrap_or(false));
     crate::client::api_root(&args.base_url)?;
     let meta = RunMeta {
         base_url: args.base_url.clone(),

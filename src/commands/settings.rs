@@ -299,6 +299,7 @@ pub fn bench_settings(a: &BenchArgs) -> Result<BenchSettings, SettingsError> {
         save_text: a.save_text,
         read_coalesce: std::time::Duration::from_micros(a.read_coalesce_us),
         server_metrics: (!a.no_server_metrics).then_some(a.metrics_interval),
+        steady_warmup: 0,
         timeline: (
             matches!(a.format, ImageFormat::Png | ImageFormat::Both),
             matches!(a.format, ImageFormat::Svg | ImageFormat::Both),

@@ -56,7 +56,9 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
         args.serve_extra.as_deref(),
         args.port,
     )?;
-    let bench = bench_settings(&args.bench)?;
+    // Each configuration starts a fresh server: warm it up until steady unless told not to.
+    let bench =
+        bench_settings(&args.bench)?.with_steady_warmup(args.bench.steady_warmup.unwrap_or(true));
     let model_dir = args.bench.output_dir.join(model_folder);
     if args.resume && bench.search.is_some() {
         anyhow::bail!("--resume: not supported with --find-max (a search is run whole)");

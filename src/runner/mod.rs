@@ -200,7 +200,7 @@ pub async fn run_to_folder(
     );
     let client = bench::make_client(settings, meta, &wl, tokenizer, nofile, &mut log)?;
 
-    let warmup = bench::warm_up(&client, settings, &wl, &stop, &mut log).await;
+    let (warmup, steady_warmup) = bench::warm_up(&client, settings, &wl, &stop, &mut log).await;
     let n = wl.measured.len();
     let scraper = match settings.server_metrics {
         Some(interval) if !warmup.interrupted => {
@@ -272,7 +272,8 @@ pub async fn run_to_folder(
 
     let stats = RunStats::from_records(&records);
     let goodput = folder::goodput(settings, &records, &stats);
-    let check_lines = crate::server_metrics::check::lines(collected.as_ref(), &stats, &cpu);
+    let check_lines =
+        crate::server_metrics::check::lines(collected.as_ref(), &stats, &cpu, &records);
     let check_text = crate::server_metrics::check::text(&check_lines);
     if let Some(c) = collected.as_ref().filter(|c| c.scrapes() > 0) {
         if let Err(e) = crate::server_metrics::write_csv(&dir, c) {
@@ -320,6 +321,17 @@ pub async fn run_to_folder(
         (clock, started_at),
         (interrupted, not_sent, internal_errors),
         client.timestamp_source(),
+    );
+    doc.run_info.push("steady_warmup", steady_warmup.is_some());
+    doc.run_info.push(
+        "steady_warmup_ttft_p50_ms",
+        steady_warmup
+            .as_ref()
+            .map(|d| serde_json::Value::from(d.windows.clone())),
+    );
+    doc.run_info.push(
+        "steady_warmup_reached",
+        steady_warmup.as_ref().map(|d| d.reached),
     );
     doc.run_info.push("client_cpu_seconds", cpu.process_s);
     doc.run_info

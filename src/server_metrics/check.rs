@@ -19,6 +19,57 @@ pub const SCHEDULE_DELAY_P99_MS: f64 = 10.0;
 /// the measured window or more: the client may have been the bottleneck.
 pub const CPU_BOUND_FRACTION: f64 = 0.9;
 
+/// Steadiness: fewest successful requests per third of the measured window to judge.
+pub const STEADY_MIN_PER_PART: usize = 10;
+/// Steadiness: a change of the mean TTFT between the first and the last third smaller than this
+/// (in %) is not reported, even when significant.
+pub const STEADY_MIN_CHANGE_PCT: f64 = 10.0;
+
+/// The steadiness check: the TTFT of the first third of the successful requests (by send time)
+/// against the last third — Welch's 95 % interval of the % change of the mean
+/// ([`crate::significance::welch_pct`]). Beyond noise when the interval excludes 0 and the change
+/// is at least [`STEADY_MIN_CHANGE_PCT`].
+pub fn steadiness_line(records: &[crate::records::RequestRecord]) -> String {
+    let mut ok: Vec<(std::time::Instant, f64)> = records
+        .iter()
+        .filter(|r| r.is_ok())
+        .filter_map(|r| r.ttft.map(|t| (r.sent, t * 1e3)))
+        .collect();
+    ok.sort_by_key(|p| p.0);
+    let third = ok.len() / 3;
+    if third < STEADY_MIN_PER_PART {
+        return format!(
+            "Steadiness: too few requests to judge ({} successful; {} per third needed)",
+            ok.len(),
+            STEADY_MIN_PER_PART
+        );
+    }
+    let first: Vec<f64> = ok[..third].iter().map(|p| p.1).collect();
+    let last: Vec<f64> = ok[ok.len() - third..].iter().map(|p| p.1).collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (m1, m3) = (mean(&first), mean(&last));
+    match crate::significance::welch_pct(&first, &last) {
+        Some((lo, hi)) => {
+            let d = (m3 / m1 - 1.0) * 100.0;
+            let beyond = (lo > 0.0 || hi < 0.0) && d.abs() >= STEADY_MIN_CHANGE_PCT;
+            let facts = format!(
+                "TTFT mean first third {}, last third {} ({d:+.1} %, 95 % interval {lo:+.1} .. {hi:+.1} %)",
+                ms(m1),
+                ms(m3)
+            );
+            if beyond {
+                format!(
+                    "Steadiness: NOT STEADY, the TTFT {} during the run: {facts} (warm-up, or a server still filling its caches)",
+                    if d > 0.0 { "rose" } else { "fell" }
+                )
+            } else {
+                format!("Steadiness: steady, {facts}")
+            }
+        }
+        None => format!("Steadiness: cannot judge ({} ms and {} ms)", m1, m3),
+    }
+}
+
 /// The client's own CPU time over the measured phase.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClientCpu {
@@ -174,7 +225,12 @@ pub fn client_line(stats: &RunStats, cpu: &ClientCpu) -> String {
 }
 
 /// Every self-check line (without indentation).
-pub fn lines(c: Option<&Collected>, stats: &RunStats, cpu: &ClientCpu) -> Vec<String> {
+pub fn lines(
+    c: Option<&Collected>,
+    stats: &RunStats,
+    cpu: &ClientCpu,
+    records: &[crate::records::RequestRecord],
+) -> Vec<String> {
     let mut out = Vec::new();
     match c {
         None => out.push("Server metrics: not scraped (--no-server-metrics)".to_owned()),
@@ -225,6 +281,7 @@ pub fn lines(c: Option<&Collected>, stats: &RunStats, cpu: &ClientCpu) -> Vec<St
             ));
         }
     }
+    out.push(steadiness_line(records));
     out.push(client_line(stats, cpu));
     out
 }
@@ -305,6 +362,59 @@ mod tests {
             l[0].contains("MISMATCH") && l[1].contains("MISMATCH"),
             "{l:?}"
         );
+    }
+
+    fn sent_at(i: usize, ttft_s: f64) -> crate::records::RequestRecord {
+        use crate::records::{Outcome, RequestRecord, TokenSource};
+        let t = std::time::Instant::now() + std::time::Duration::from_millis(i as u64);
+        RequestRecord {
+            index: i,
+            request_id: format!("r{i}"),
+            scheduled: t,
+            sent: t,
+            ttft: Some(ttft_s),
+            last_content: Some(ttft_s),
+            e2e: ttft_s,
+            done_at: t,
+            content_chunks: 1,
+            output_tokens: 1,
+            gaps: Vec::new(),
+            chunk_tokens: None,
+            input_tokens: Some(1),
+            input_source: TokenSource::Usage,
+            requested_input_tokens: None,
+            output_source: TokenSource::Usage,
+            outcome: Outcome::Ok,
+            prompt: None,
+            output: None,
+            uncounted_output: None,
+        }
+    }
+
+    #[test]
+    fn steadiness_flags_a_trend_beyond_noise_only() {
+        // Alternating 20/22 ms: no trend.
+        let flat: Vec<_> = (0..60)
+            .map(|i| sent_at(i, 0.020 + 0.002 * (i % 2) as f64))
+            .collect();
+        let l = steadiness_line(&flat);
+        assert!(l.starts_with("Steadiness: steady"), "{l}");
+        // A cold start: the first 15 requests take 250 ms, the rest 20 ms.
+        let cold: Vec<_> = (0..60)
+            .map(|i| {
+                sent_at(
+                    i,
+                    if i < 15 {
+                        0.250
+                    } else {
+                        0.020 + 0.001 * (i % 3) as f64
+                    },
+                )
+            })
+            .collect();
+        let l = steadiness_line(&cold);
+        assert!(l.contains("NOT STEADY, the TTFT fell"), "{l}");
+        assert!(steadiness_line(&cold[..20]).contains("too few requests"));
     }
 
     #[test]
