@@ -228,6 +228,12 @@ pub struct BenchArgs {
     /// Requests sent first and not counted.
     #[arg(long, default_value_t = 0, value_parser = parse::request_count::<0>)]
     pub warmup: usize,
+    /// Warm up at the measured load until the server is steady: windows of max(2 × concurrency,
+    /// 8) requests until a window's median TTFT is no longer 10 % below the previous one's (at
+    /// least 2, at most 6 windows); before the --warmup requests' count. `on` or `off`; default
+    /// on for sweep, off for run.
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    pub steady_warmup: Option<bool>,
     /// Seed for every random choice.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -270,6 +276,17 @@ pub struct BenchArgs {
     /// 0: every event read at once.
     #[arg(long, value_name = "MICROSECONDS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=5000))]
     pub read_coalesce_us: u64,
+    /// Seconds between two scrapes of the server's own `<base-url>/metrics` (Prometheus text;
+    /// vLLM's counters and histograms), from before the first measured request to after the last;
+    /// kept in server_metrics.csv and checked against the client's numbers.
+    #[arg(long, default_value = "1", value_parser = parse::seconds::<false>, value_name = "SECONDS")]
+    pub metrics_interval: Duration,
+    /// Do not scrape the server's /metrics.
+    #[arg(long)]
+    pub no_server_metrics: bool,
+    /// Image format of the run's timeline chart (timeline.png / timeline.svg in the run folder).
+    #[arg(long, value_enum, default_value_t = ImageFormat::Png)]
+    pub format: ImageFormat,
     /// Service-level objective in milliseconds, any subset of
     /// `ttft_ms=500,tpot_ms=50,itl_ms=200,e2e_ms=10000`: a request is good when it succeeded
     /// and meets every threshold; the run reports goodput and SLO attainment.

@@ -319,6 +319,29 @@ pub struct Comparison {
     pub mixed_definitions: Vec<String>,
 }
 
+/// One line when the runs of two models put side by side were measured on different server
+/// (vLLM) versions (`run_info.server_version`); `None` when they agree or a side has none.
+pub fn version_warning(m1: &ModelRuns, m2: &ModelRuns) -> Option<String> {
+    let versions = |m: &ModelRuns| -> BTreeSet<String> {
+        m.runs
+            .iter()
+            .filter_map(|r| r.server_version.clone())
+            .collect()
+    };
+    let (a, b) = (versions(m1), versions(m2));
+    if a.is_empty() || b.is_empty() || a.union(&b).count() < 2 {
+        return None;
+    }
+    let list = |v: &BTreeSet<String>| v.iter().cloned().collect::<Vec<_>>().join(", ");
+    Some(format!(
+        "{} ({}) and {} ({}) were measured on different vLLM versions: a difference may come from the server, not the configuration",
+        m1.display_name(),
+        list(&a),
+        m2.display_name(),
+        list(&b)
+    ))
+}
+
 /// The name of the definitions a run's samples follow.
 pub fn definitions_of(r: &RunSummary) -> &str {
     r.definitions.as_deref().unwrap_or("modelbench")
@@ -493,8 +516,34 @@ mod tests {
             tpot_mean_ms: None,
             partial: None,
             invalid_values: Vec::new(),
+            server_version: None,
             samples: None,
         }
+    }
+
+    #[test]
+    fn runs_on_different_server_versions_are_named_once() {
+        let models = |a: &[Option<&str>], b: &[Option<&str>]| {
+            let m = |name: &str, v: &[Option<&str>]| ModelRuns {
+                folder_name: name.into(),
+                runs: v
+                    .iter()
+                    .map(|v| RunSummary {
+                        server_version: v.map(str::to_owned),
+                        ..run(1, 256, Some(1.0))
+                    })
+                    .collect(),
+                ..ModelRuns::default()
+            };
+            version_warning(&m("a", a), &m("b", b))
+        };
+        assert_eq!(models(&[Some("0.32.0")], &[Some("0.32.0"), None]), None);
+        assert_eq!(models(&[None], &[Some("0.31.0")]), None);
+        let w = models(&[Some("0.32.0")], &[Some("0.31.0")]).unwrap();
+        assert!(
+            w.starts_with("a (0.32.0) and b (0.31.0) were measured on different vLLM versions"),
+            "{w}"
+        );
     }
 
     #[test]

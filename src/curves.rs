@@ -347,6 +347,7 @@ mod tests {
             goodput: Default::default(),
             tpot_mean_ms: tpot,
             definitions: None,
+            server_version: None,
             partial: None,
             invalid_values: Vec::new(),
             samples: None,

@@ -803,6 +803,7 @@ pub(crate) mod tests {
             samples,
             partial: None,
             invalid_values: Vec::new(),
+            server_version: None,
         }
     }
 

@@ -438,6 +438,7 @@ mod tests {
             tpot_mean_ms: None,
             partial: None,
             invalid_values: Vec::new(),
+            server_version: None,
             samples: None,
         }
     }

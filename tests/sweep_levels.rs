@@ -18,7 +18,15 @@ fn server_starts(sb: &Sandbox) -> usize {
 #[test]
 fn two_levels_per_configuration_start_each_server_once() {
     let sb = Sandbox::new();
-    let out = sb.run(&["--tp", "1,2", "--concurrency", "2,1"]);
+    // Without the steady warm-up: the request counts below are the levels'.
+    let out = sb.run(&[
+        "--tp",
+        "1,2",
+        "--concurrency",
+        "2,1",
+        "--steady-warmup",
+        "off",
+    ]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert_eq!(
@@ -126,6 +134,8 @@ fn a_server_dying_at_a_higher_level_fails_that_level_and_ends_the_ascent() {
         "1,2,4",
         "--serve-arg",
         "fake-mode=crash_after:6",
+        "--steady-warmup",
+        "off",
     ]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");

@@ -83,6 +83,24 @@ fn a_sweep_writes_results_that_compare_reads() {
         stderr.contains("[2/2]") && stderr.contains("benchmarking"),
         "{stderr}"
     );
+    // The self-check of each configuration, against the fake server's vLLM-named counters.
+    assert_eq!(
+        stderr
+            .matches("self-check: Generation tokens: client 16 = server 16 (exact)")
+            .count(),
+        2,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("warning: server metrics"), "{stderr}");
+    // The environment: the fake's version and the command the sweep started it with.
+    let run = read_json(&sb.run_dirs()[0].join("benchmark_results.json"));
+    assert_eq!(run["run_info"]["server_version"], "0.0.0+fake");
+    assert_eq!(
+        run["run_info"]["steady_warmup"], true,
+        "on by default in a sweep"
+    );
+    let cmd = run["run_info"]["server_command"].as_str().unwrap();
+    assert!(cmd.contains("serve") && cmd.contains("--port"), "{cmd}");
     assert_eq!(sb.summary()["state"], "finished");
     assert_no_survivors(&sb, 4);
 }

@@ -14,6 +14,9 @@ the server's by the loopback HTTP/SSE overhead but must never be below it:
     E2E:  -LOWER_MS <= client_mean - server_mean <= max(UPPER_MS, UPPER_REL * server_mean_e2e)
     TTFT: -LOWER_MS <= client_mean - server_mean   (vLLM's TTFT clock starts after a wait that its
           E2E clock includes: on a busy machine the gap reached +152 ms with E2E agreeing to 6 ms)
+modelbench's own scrape (`server_metrics` in the results, docs/metrics.md "The server's own view"):
+its token deltas must equal the client's totals and this script's scrapes, and its printed TTFT
+self-check line must be within the same lower bound, without MISMATCH.
 Environment overrides: MODELBENCH_E2E_LOWER_MS (default 2), MODELBENCH_E2E_UPPER_MS (default 150),
 MODELBENCH_E2E_UPPER_REL (default 0.25).
 """
@@ -149,6 +152,40 @@ def main():
         report(ok, f"mean {label} vs server {hist}",
                f"client {client_ms:.1f} ms, server {server_ms:.1f} ms, client-server {diff:+.1f} ms "
                f"(allowed {-LOWER_MS:+.0f} .. {upper:+.0f} ms)")
+
+    check_self_check(run_dir, res, summary, delta)
+
+
+def check_self_check(run_dir, res, summary, delta):
+    """modelbench's own scrape of /metrics (the `server_metrics` block) and the self-check it
+    printed: token deltas equal to the client's totals and to this script's scrapes, and the
+    TTFT line within the documented bound (client - server mean >= -LOWER_MS, no MISMATCH)."""
+    sm = res.get("server_metrics")
+    report(isinstance(sm, dict) and sm.get("complete") is True, "server_metrics block complete",
+           json.dumps({k: (sm or {}).get(k) for k in ("scrapes", "complete", "warning")}))
+    if not isinstance(sm, dict):
+        return
+    for key, field, counter in (("prompt_tokens", "total_input_tokens", "vllm:prompt_tokens_total"),
+                                ("generation_tokens", "total_output_tokens", "vllm:generation_tokens_total")):
+        mine, client = sm.get(key), summary.get(field)
+        report(mine is not None and client and mine == client and abs(mine - delta(counter)) < 0.5,
+               f"server_metrics.{key} == client {field} == scraped delta",
+               f"modelbench's scrape {mine}, client {client}, this script's scrape {delta(counter):.0f}")
+    lines = sm.get("self_check") or []
+    ttft = [ln for ln in lines if ln.startswith("TTFT mean:")]
+    m = re.search(r"difference ([+-][0-9.]+) ms", ttft[0]) if ttft else None
+    diff = float(m.group(1)) if m else float("nan")
+    report(m is not None and diff >= -LOWER_MS and not any("MISMATCH" in ln for ln in lines),
+           "self-check TTFT client - server mean",
+           (ttft[0] if ttft else "no TTFT mean line in " + json.dumps(lines)) + f" (allowed >= {-LOWER_MS:+.0f} ms)")
+    try:
+        with open(os.path.join(run_dir, "benchmark.log"), encoding="utf-8") as fh:
+            log = fh.read()
+    except OSError as e:
+        log = str(e)
+    printed = [ln for ln in lines if ln.split(":")[0] in ("Prompt tokens", "Generation tokens", "TTFT mean")]
+    report(len(printed) == 3 and all(ln in log for ln in printed), "self-check printed with the summary",
+           "; ".join(printed))
 
 
 if __name__ == "__main__":

@@ -115,8 +115,30 @@ class CheckRun(unittest.TestCase):
             write_run(d, results([dict(REQUEST, request_id=i) for i in range(16)]))
             _, out, _ = run(CHECK_RUN, d, empty, empty, "64", "32", "16", "m", "2048")
             server = [line for line in out if "server" in line]
-            self.assertEqual(len(server), 4, out)
+            self.assertEqual(len(server), 5, out)  # 4 comparisons, and no server_metrics block
             self.assertTrue(all(line.startswith("FAIL ") for line in server), out)
+
+
+class CheckSelfCheck(unittest.TestCase):
+    def test_a_missing_or_incomplete_block_or_a_mismatch_fails(self):
+        with tempfile.TemporaryDirectory() as d:
+            doc = results([dict(REQUEST, request_id=i) for i in range(16)])
+            doc["benchmark_stats"]["summary"].update(total_input_tokens=1024, total_output_tokens=512)
+            doc["server_metrics"] = {"complete": False, "prompt_tokens": 1024, "generation_tokens": 512,
+                                     "self_check": ["TTFT mean: client 10.0 ms, server 30.0 ms, difference -20.0 "
+                                                    "ms: MISMATCH: the client is below the server"]}
+            write_run(d, doc)
+            metrics = os.path.join(d, "metrics.txt")
+            with open(metrics, "w", encoding="utf-8") as fh:
+                fh.write("vllm:prompt_tokens_total 1024\nvllm:generation_tokens_total 512\n")
+            empty = os.path.join(d, "empty.txt")
+            open(empty, "w", encoding="utf-8").close()
+            _, out, _ = run(CHECK_RUN, d, empty, metrics, "64", "32", "16", "m", "2048")
+            text = "\n".join(out)
+            for check in ("server_metrics block complete", "self-check TTFT client - server mean",
+                          "self-check printed with the summary"):
+                self.assertIn("FAIL " + check, text)
+            self.assertIn("PASS server_metrics.prompt_tokens == client", text)
 
 
 class LibSh(unittest.TestCase):

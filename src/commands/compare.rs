@@ -350,6 +350,11 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    for (m2, _) in &cmps {
+        if let Some(w) = crate::compare::version_warning(&m1, m2) {
+            errln!("warning: {w}");
+        }
+    }
 
     std::fs::create_dir_all(&a.output_dir)
         .with_context(|| format!("cannot create --output-dir {}", a.output_dir.display()))?;

@@ -29,7 +29,8 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let argv: Vec<String> = std::env::args().collect();
     crate::secrets::register_url(&args.base_url);
     crate::secrets::register_args(&argv);
-    let settings = bench_settings(&args.bench)?;
+    let settings =
+        bench_settings(&args.bench)?.with_steady_warmup(args.bench.steady_warmup.unwrap_or(false));
     let root = crate::client::api_root(&args.base_url)?;
     crate::client::check_direct(&args.base_url)?;
     let tls = crate::client::tls::TlsSettings::load(
@@ -50,6 +51,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         run_dir: None,
         capacity_search: None,
         tls,
+        server_command: None,
     };
     let rt = runner::runtime(settings.read_coalesce).context("cannot start the async runtime")?;
     let outcome = rt.block_on(async {

@@ -5,7 +5,7 @@
 //! no writer can leak them.
 
 use crate::capacity::{Axis, SearchSpec, DEFAULT_SEARCH_MAX};
-use crate::cli::{BenchArgs, DatasetKind, Endpoint as EndpointArg, FindMax};
+use crate::cli::{BenchArgs, DatasetKind, Endpoint as EndpointArg, FindMax, ImageFormat};
 use crate::client::{BodyOptions, Endpoint};
 use crate::runner::settings::DEFAULT_CONCURRENCY;
 use crate::runner::{BenchSettings, LoadMode, SettingsError};
@@ -298,6 +298,12 @@ pub fn bench_settings(a: &BenchArgs) -> Result<BenchSettings, SettingsError> {
         timeout: a.timeout,
         save_text: a.save_text,
         read_coalesce: std::time::Duration::from_micros(a.read_coalesce_us),
+        server_metrics: (!a.no_server_metrics).then_some(a.metrics_interval),
+        steady_warmup: 0,
+        timeline: (
+            matches!(a.format, ImageFormat::Png | ImageFormat::Both),
+            matches!(a.format, ImageFormat::Svg | ImageFormat::Both),
+        ),
         labels: a.labels.iter().cloned().collect(),
         output_dir: a.output_dir.clone(),
         levels,

@@ -61,7 +61,9 @@ pub fn execute(args: SweepArgs) -> anyhow::Result<ExitCode> {
         args.serve_extra.as_deref(),
         args.port,
     )?;
-    let bench = bench_settings(&args.bench)?;
+    // Each configuration starts a fresh server: warm it up until steady unless told not to.
+    let bench =
+        bench_settings(&args.bench)?.with_steady_warmup(args.bench.steady_warmup.unwrap_or(true));
     if let Some(kind) = args.emit {
         print!("{}", emit(&args, &argv, kind, &configs, &bench)?);
         return Ok(ExitCode::SUCCESS);

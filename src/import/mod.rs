@@ -315,6 +315,7 @@ fn write_run(
             not_sent: 0,
             approximate: None,
             goodput: None,
+            self_check: None,
         },
     ));
     write_json_atomic(&dir.join("config.json"), &config)?;
@@ -331,6 +332,7 @@ fn write_run(
                 start_epoch: started.timestamp_millis() as f64 / 1000.0,
             },
             send_times: false,
+            server_metrics: None,
         },
     )?;
     Ok(())

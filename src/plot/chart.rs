@@ -79,7 +79,7 @@ fn plotters_size(px: f64) -> f64 {
         .unwrap_or(s)
 }
 
-pub(super) fn font(px: f64, bold: bool) -> FontDesc<'static> {
+pub(crate) fn font(px: f64, bold: bool) -> FontDesc<'static> {
     FontDesc::new(
         FontFamily::Name(FONT_FAMILY),
         plotters_size(px),

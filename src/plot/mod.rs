@@ -38,6 +38,7 @@ pub mod palette;
 mod png;
 pub mod raster;
 pub mod text;
+pub mod timeline;
 
 use crate::compare::{ConfigComparison, MultiConfig};
 use crate::metrics::Metric;

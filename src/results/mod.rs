@@ -337,6 +337,8 @@ pub struct RunSummary {
     /// `None` for modelbench's own, e.g. `vllm bench serve` for an imported run
     /// (docs/metrics.md, "modelbench and vllm bench serve").
     pub definitions: Option<String>,
+    /// The server's version (`run_info.server_version`, vLLM's `/version`), when recorded.
+    pub server_version: Option<String>,
 }
 
 /// A run folder that could not be used, and why (printed as one warning line).

@@ -416,6 +416,12 @@ pub fn read_run_with_samples(dir: &Path) -> Result<RunSummary, RunReadError> {
 
 fn summary_of<S>(dir: &Path, raw: RawResults<S>) -> Result<RunSummary, RunReadError> {
     let partial = partial_reason(&raw);
+    let server_version = raw
+        .run_info
+        .as_ref()
+        .and_then(|i| i.get("server_version"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let stats = raw.benchmark_stats.unwrap_or_default();
     if !has_metric_fields(&stats) {
         return Err(RunReadError::NoMetrics);
@@ -507,6 +513,7 @@ fn summary_of<S>(dir: &Path, raw: RawResults<S>) -> Result<RunSummary, RunReadEr
         partial,
         invalid_values,
         samples: None,
+        server_version,
     })
 }
 

@@ -296,6 +296,8 @@ pub struct ResultsDoc<'a> {
     /// `false` for imported results that do not record them: `arrival_time`,
     /// `processing_start_time`, `schedule_delay` and `elapsed` are then written as `null`.
     pub send_times: bool,
+    /// The server's own view (`server_metrics`, after `run_info`), when scraped.
+    pub server_metrics: Option<Ordered>,
 }
 
 struct Seq<I>(std::cell::RefCell<Option<I>>);
@@ -312,7 +314,7 @@ impl<I: Iterator<Item = T>, T: Serialize> Serialize for Seq<I> {
 impl Serialize for ResultsDoc<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (clock, times) = (self.clock, self.send_times);
-        let mut m = s.serialize_map(Some(5))?;
+        let mut m = s.serialize_map(Some(5 + usize::from(self.server_metrics.is_some())))?;
         m.serialize_entry("benchmark_config", &self.benchmark_config)?;
         m.serialize_entry(
             "benchmark_stats",
@@ -336,6 +338,9 @@ impl Serialize for ResultsDoc<'_> {
             &Seq(std::cell::RefCell::new(Some(failed))),
         )?;
         m.serialize_entry("run_info", &self.run_info)?;
+        if let Some(sm) = &self.server_metrics {
+            m.serialize_entry("server_metrics", sm)?;
+        }
         m.end()
     }
 }

@@ -136,37 +136,118 @@ pub async fn phase(
     out
 }
 
-/// Sends the warm-up requests (closed loop); their records are kept only for counting.
+/// What the steady warm-up did (recorded in `run_info`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SteadyWarmup {
+    /// Median TTFT (ms) of each window sent (`None`: no successful request in it).
+    pub windows: Vec<Option<f64>>,
+    /// The TTFT stopped falling before the window cap.
+    pub reached: bool,
+}
+
+/// Whether the last window is steady: its median TTFT is not below the previous window's by
+/// more than [`settings::STEADY_FALL`] (a window without a value is not steady).
+pub fn steady(windows: &[Option<f64>]) -> bool {
+    match windows {
+        [.., Some(prev), Some(last)] if windows.len() >= settings::STEADY_MIN_WINDOWS => {
+            *last >= prev * (1.0 - settings::STEADY_FALL)
+        }
+        _ => false,
+    }
+}
+
+/// The steady warm-up: windows of the run's own concurrency until [`steady`] (or the cap).
+async fn steady_warm_up(
+    client: &Arc<Client>,
+    s: &BenchSettings,
+    wl: &Workload,
+    stop: &Signals,
+) -> (PhaseOutcome, SteadyWarmup) {
+    let c = warmup_concurrency(s, s.steady_warmup);
+    let size = settings::steady_window(c as u32).min(s.steady_warmup.max(1));
+    let mut all = PhaseOutcome::default();
+    let mut done = SteadyWarmup::default();
+    for window in wl.warmup[..s.steady_warmup.min(wl.warmup.len())].chunks(size) {
+        let out = phase(
+            &format!("warm-up {}", done.windows.len() + 1),
+            client,
+            window.to_vec(),
+            Plan::Closed { concurrency: c },
+            "warmup-",
+            s,
+            stop,
+        )
+        .await;
+        let ttfts: Vec<f64> = out
+            .records
+            .iter()
+            .filter(|r| r.is_ok())
+            .filter_map(|r| r.ttft.map(|t| t * 1e3))
+            .collect();
+        done.windows
+            .push(crate::stats::Distribution::of(&ttfts).map(|d| d.p50));
+        all.records.extend(out.records);
+        all.panicked += out.panicked;
+        if out.interrupted {
+            all.interrupted = true;
+            break;
+        }
+        if steady(&done.windows) {
+            done.reached = true;
+            break;
+        }
+    }
+    (all, done)
+}
+
+/// Sends the warm-up requests (closed loop): first the steady warm-up's windows (when on), then
+/// the `--warmup` requests; their records are kept only for counting.
 pub async fn warm_up(
     client: &Arc<Client>,
     s: &BenchSettings,
     wl: &Workload,
     stop: &Signals,
     log: &mut RunLog,
-) -> PhaseOutcome {
-    let w = wl.warmup.len();
+) -> (PhaseOutcome, Option<SteadyWarmup>) {
+    let mut steady_done = None;
+    let mut pre = PhaseOutcome::default();
+    if s.steady_warmup > 0 {
+        let (o, d) = steady_warm_up(client, s, wl, stop).await;
+        let fmt = |v: &Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.1}"));
+        log.info(&format!(
+            "Steady warm-up: {} windows, median TTFT (ms) {}: {}",
+            d.windows.len(),
+            d.windows.iter().map(fmt).collect::<Vec<_>>().join(" → "),
+            if d.reached {
+                "stopped falling"
+            } else {
+                "still falling at the cap"
+            }
+        ));
+        steady_done = Some(d);
+        pre = o;
+        if pre.interrupted {
+            return (pre, steady_done);
+        }
+    }
+    let rest = &wl.warmup[s.steady_warmup.min(wl.warmup.len())..];
+    let w = rest.len();
     if w == 0 {
-        return PhaseOutcome::default();
+        return (pre, steady_done);
     }
     let plan = Plan::Closed {
         concurrency: warmup_concurrency(s, w),
     };
-    let out = phase(
-        "warm-up",
-        client,
-        wl.warmup.clone(),
-        plan,
-        "warmup-",
-        s,
-        stop,
-    )
-    .await;
+    let mut out = phase("warm-up", client, rest.to_vec(), plan, "warmup-", s, stop).await;
     let failed = out.records.iter().filter(|r| !r.is_ok()).count();
     log.info(&format!(
         "Warm-up: {} requests sent, {failed} failed (not counted)",
         out.records.len()
     ));
-    out
+    pre.records.append(&mut out.records);
+    out.records = pre.records;
+    out.panicked += pre.panicked;
+    (out, steady_done)
 }
 
 /// How the measured requests are released.
@@ -233,5 +314,24 @@ pub async fn ready_request(s: &BenchSettings, base_url: &str) -> Result<(), Stri
             ))
         }
         crate::records::Outcome::Cancelled => Err("warm-up request cancelled".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steady_once_the_median_ttft_stops_falling() {
+        assert!(!steady(&[Some(250.0)]), "at least two windows");
+        assert!(!steady(&[Some(250.0), Some(30.0)]), "still falling");
+        assert!(
+            steady(&[Some(250.0), Some(30.0), Some(28.0)]),
+            "within 10 %"
+        );
+        assert!(steady(&[Some(20.0), Some(25.0)]), "rising is not falling");
+        assert!(!steady(&[Some(20.0), None]), "a window without a value");
+        assert_eq!(settings::steady_window(2), 8);
+        assert_eq!(settings::steady_window(16), 32);
     }
 }

@@ -186,5 +186,6 @@ pub fn results_doc<'a>(
         records,
         clock,
         send_times: true,
+        server_metrics: None,
     }
 }

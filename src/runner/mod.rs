@@ -16,6 +16,7 @@ pub mod log;
 pub mod progress;
 pub mod report;
 pub mod settings;
+pub mod timeline;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ pub use settings::{BenchSettings, LoadMode};
 use crate::client::ClientError;
 use crate::records::Clock;
 use crate::results::ConfigKey;
+use crate::server_metrics::check::ClientCpu;
+use crate::server_metrics::scrape::Scraper;
 use crate::stats::RunStats;
 use crate::workload::WorkloadError;
 use load::PhaseOutcome;
@@ -107,6 +110,8 @@ pub struct RunMeta {
     pub capacity_search: Option<String>,
     /// `--ca-cert`, `--insecure` for an `https://` base URL.
     pub tls: crate::client::tls::TlsSettings,
+    /// The command that started the server (`sweep`), secrets masked; recorded in `run_info`.
+    pub server_command: Option<String>,
 }
 
 /// What happened.
@@ -190,10 +195,26 @@ pub async fn run_to_folder(
     };
     let (dir, mut log) =
         bench::open_run_folder(settings, meta, &wl, tokenizer.as_deref(), started_at)?;
+    // Before any request: nothing is in flight while the server and host are asked.
+    let (server_info, host_info) = tokio::join!(
+        crate::environment::ServerInfo::fetch(&meta.base_url, &settings.model),
+        crate::environment::HostInfo::read()
+    );
     let client = bench::make_client(settings, meta, &wl, tokenizer, nofile, &mut log)?;
 
-    let warmup = bench::warm_up(&client, settings, &wl, &stop, &mut log).await;
+    let (warmup, steady_warmup) = bench::warm_up(&client, settings, &wl, &stop, &mut log).await;
     let n = wl.measured.len();
+    let scraper = match settings.server_metrics {
+        Some(interval) if !warmup.interrupted => {
+            match crate::server_metrics::scrape::metrics_url(&meta.base_url) {
+                Some(url) => Some(Scraper::start(url, interval, clock.start).await),
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let (thread0, process0) = ClientCpu::now();
+    let wall0 = std::time::Instant::now();
     let mut measured = if warmup.interrupted {
         PhaseOutcome {
             records: Vec::new(),
@@ -214,6 +235,34 @@ pub async fn run_to_folder(
         )
         .await
     };
+    let (thread1, process1) = ClientCpu::now();
+    let cpu = ClientCpu {
+        process_s: process1 - process0,
+        runtime_thread_s: thread1 - thread0,
+        wall_s: wall0.elapsed().as_secs_f64(),
+    };
+    let collected = match scraper {
+        Some(s) => {
+            let ok = measured.records.iter().filter(|r| r.is_ok()).count() as u64;
+            Some(s.finish(ok).await)
+        }
+        None => None,
+    };
+    if let Some(w) = collected
+        .as_ref()
+        .and_then(|c| c.warning.as_ref().map(|w| (c, w)))
+    {
+        let (c, w) = w;
+        log.warn(&format!(
+            "server metrics: {} {w}; {}",
+            crate::secrets::mask_url(&c.url),
+            if c.scrapes() == 0 {
+                "the run goes on without them".to_owned()
+            } else {
+                format!("scraping stopped after {} scrapes", c.scrapes())
+            }
+        ));
+    }
     measured.records.sort_by_key(|r| r.index);
     if let Some(t) = client.tokenizer() {
         // Every stream is over: counting now delays no timestamp.
@@ -225,6 +274,37 @@ pub async fn run_to_folder(
 
     let stats = RunStats::from_records(&records);
     let goodput = folder::goodput(settings, &records, &stats);
+    let check_lines =
+        crate::server_metrics::check::lines(collected.as_ref(), &stats, &cpu, &records);
+    let check_text = crate::server_metrics::check::text(&check_lines);
+    if let Some(c) = collected.as_ref().filter(|c| c.scrapes() > 0) {
+        if let Err(e) = crate::server_metrics::write_csv(&dir, c) {
+            log.warn(&format!(
+                "cannot write {}: {e}",
+                dir.join(crate::server_metrics::CSV_FILE).display()
+            ));
+        }
+    }
+    let title = format!(
+        "{} — {} — {}",
+        settings.model,
+        dir.file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+        folder::load_description(&settings.load)
+    );
+    if let Err(e) = timeline::write(
+        &dir,
+        &title,
+        &records,
+        &clock,
+        collected.as_ref(),
+        settings.timeline,
+    ) {
+        log.warn(&format!(
+            "cannot write the timeline chart in {}: {e}",
+            dir.display()
+        ));
+    }
     let ctx = report::SummaryContext {
         model: &settings.model,
         run_dir: &dir,
@@ -232,9 +312,10 @@ pub async fn run_to_folder(
         not_sent,
         approximate: wl.approximate.as_deref(),
         goodput: settings.slo.as_ref().zip(goodput.as_ref()),
+        self_check: Some(&check_text),
     };
     let summary = report::summary_text(&stats, &ctx);
-    let doc = folder::results_doc(
+    let mut doc = folder::results_doc(
         settings,
         meta,
         &wl,
@@ -243,6 +324,29 @@ pub async fn run_to_folder(
         (interrupted, not_sent, internal_errors),
         (client.timestamp_source(), client.tls_info()),
     );
+    doc.run_info.push("steady_warmup", steady_warmup.is_some());
+    doc.run_info.push(
+        "steady_warmup_ttft_p50_ms",
+        steady_warmup
+            .as_ref()
+            .map(|d| serde_json::Value::from(d.windows.clone())),
+    );
+    doc.run_info.push(
+        "steady_warmup_reached",
+        steady_warmup.as_ref().map(|d| d.reached),
+    );
+    doc.run_info.push("client_cpu_seconds", cpu.process_s);
+    doc.run_info
+        .push("client_runtime_thread_cpu_seconds", cpu.runtime_thread_s);
+    crate::environment::record(
+        &mut doc.run_info,
+        &server_info,
+        &host_info,
+        meta.server_command.as_deref(),
+    );
+    doc.server_metrics = collected
+        .as_ref()
+        .map(|c| crate::server_metrics::block(c, &check_lines));
     log.info(&summary);
     let unended = client.unended_bodies();
     if unended > 0 {

@@ -17,6 +17,8 @@ pub struct SummaryContext<'a> {
     pub approximate: Option<&'a str>,
     /// The SLO and the goodput measured against it.
     pub goodput: Option<(&'a SloTarget, &'a Goodput)>,
+    /// The self-check against the server (printed under the latency table).
+    pub self_check: Option<&'a str>,
 }
 
 fn kinds(m: &BTreeMap<&'static str, usize>) -> String {
@@ -163,6 +165,10 @@ pub fn summary_text(s: &RunStats, c: &SummaryContext<'_>) -> String {
     for g in Group::ALL {
         row(&mut o, g.title(), s.groups.get(&g));
     }
+    if let Some(check) = c.self_check {
+        let _ = writeln!(o, "{}", "-".repeat(96));
+        let _ = writeln!(o, "{check}");
+    }
     let _ = write!(o, "{rule}");
     o
 }
@@ -190,6 +196,7 @@ mod tests {
             not_sent: 2,
             approximate: Some("approx"),
             goodput: None,
+            self_check: Some("Self-check: here"),
         };
         let t = summary_text(&s, &c);
         for needle in [
@@ -199,6 +206,7 @@ mod tests {
             "Time to first token",
             "Schedule delay",
             "approx",
+            "Self-check: here",
         ] {
             assert!(t.contains(needle), "{needle} in\n{t}");
         }

@@ -19,6 +19,20 @@ use crate::workload::{Workload, WorkloadSource, WorkloadSpec};
 /// Closed loop concurrency when nothing is said.
 pub const DEFAULT_CONCURRENCY: u32 = 8;
 
+/// Steady warm-up: at most this many windows.
+pub const STEADY_MAX_WINDOWS: usize = 6;
+/// Steady warm-up: at least this many windows.
+pub const STEADY_MIN_WINDOWS: usize = 2;
+/// Steady warm-up: a window whose median TTFT is below the previous one's by more than this
+/// fraction is still falling (not steady yet).
+pub const STEADY_FALL: f64 = 0.10;
+
+/// Requests per steady warm-up window at `concurrency` in flight: max(2 × concurrency, 8),
+/// at most 512.
+pub fn steady_window(concurrency: u32) -> usize {
+    (2 * concurrency as usize).clamp(8, 512)
+}
+
 /// How requests are released.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoadMode {
@@ -113,6 +127,13 @@ pub struct BenchSettings {
     pub save_text: bool,
     /// Read-coalescing window (the timestamp resolution of fast streams).
     pub read_coalesce: Duration,
+    /// Interval of the `/metrics` scrapes (`None`: `--no-server-metrics`).
+    pub server_metrics: Option<Duration>,
+    /// Which timeline files to write: (`timeline.png`, `timeline.svg`).
+    pub timeline: (bool, bool),
+    /// Warm-up requests reserved for the steady warm-up (`--steady-warmup on`), built before
+    /// the `--warmup` ones in `workload.warmup`; 0 when off.
+    pub steady_warmup: usize,
     pub labels: BTreeMap<String, String>,
     pub output_dir: PathBuf,
     /// Every load level of the command, ascending (`load` is this run's); one element unless
@@ -171,7 +192,39 @@ impl BenchSettings {
         c.push("slo_attainment_pct", self.slo.map(|t| t.attainment_pct));
         c.push("max_failed_fraction", self.max_failed_fraction);
         c.push("capacity_search", meta.capacity_search.clone());
+        c.push("steady_warmup", self.steady_warmup > 0);
+        c.push(
+            "timeline_format",
+            match self.timeline {
+                (true, true) => "both",
+                (false, true) => "svg",
+                _ => "png",
+            },
+        );
+        c.push(
+            "metrics_interval",
+            self.server_metrics.map(|d| d.as_secs_f64()),
+        );
         c
+    }
+
+    /// Turns the steady warm-up on or off: with it, `workload.warmup` also holds
+    /// [`STEADY_MAX_WINDOWS`] windows of [`steady_window`] requests for the highest load level.
+    pub fn with_steady_warmup(mut self, on: bool) -> BenchSettings {
+        self.workload.warmup -= self.steady_warmup;
+        self.steady_warmup = 0;
+        if on {
+            let highest = self
+                .levels
+                .iter()
+                .chain(std::iter::once(&self.load))
+                .map(|l| l.max_in_flight().unwrap_or(DEFAULT_CONCURRENCY))
+                .max()
+                .unwrap_or(DEFAULT_CONCURRENCY);
+            self.steady_warmup = STEADY_MAX_WINDOWS * steady_window(highest);
+            self.workload.warmup += self.steady_warmup;
+        }
+        self
     }
 
     /// The same settings at another load level.
@@ -229,7 +282,7 @@ impl BenchSettings {
             "request_rate": rate,
             "burstiness": burstiness,
             "num_prompts": self.workload.num_prompts,
-            "warmup": self.workload.warmup,
+            "warmup": self.workload.warmup - self.steady_warmup,
             "seed": self.workload.seed,
             "endpoint": self.body.endpoint.name(),
             "max_tokens": self.workload.max_tokens,

@@ -149,6 +149,9 @@ fn print_outcome(entry: &RunEntry) {
                     v(Metric::InterTokenP50)
                 );
             }
+            for line in crate::server_metrics::recorded_self_check(&entry.run_dir) {
+                eprintln!("  self-check: {line}");
+            }
         }
         Status::Interrupted => eprintln!("  interrupted: {}", entry.run_dir.display()),
         _ => {
@@ -391,6 +394,9 @@ async fn serve_and_bench(
         run_dir: None,
         capacity_search: None,
         tls: Default::default(),
+        server_command: Some(crate::sweep::command::display(
+            &settings.template.argv(&run.config),
+        )),
     };
     // Every level (or probe) against this one server: the first in the planned run folder,
     // the others in new folders of their own. Each level's verdict is kept in `done`.

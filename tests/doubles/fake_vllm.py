@@ -4,7 +4,8 @@
 It takes `vllm serve`'s command line, starts a worker child process the way vLLM starts its
 engine/worker processes (same process group; it keeps running until it is killed), and serves
 the parts of vLLM's OpenAI-compatible API a benchmark uses, on 127.0.0.1 only:
-GET /health, GET /v1/models, POST /v1/completions and /v1/chat/completions (streaming SSE like
+GET /health, GET /v1/models, GET /metrics (vLLM-named token and request counters, running
+requests), GET /version, POST /v1/completions and /v1/chat/completions (streaming SSE like
 vLLM: `data: {...}` chunks, a usage chunk when stream_options.include_usage, `data: [DONE]`;
 non-streaming JSON too). Every request produces exactly max_tokens tokens, one per chunk,
 with a per-token delay of FAKE_VLLM_TOKEN_DELAY / tensor-parallel-size seconds: more TP, faster.
@@ -92,7 +93,29 @@ class State:
         self.mode = mode
         self.ready_at = ready_at
         self.requests = 0
+        # vLLM-named counters and gauges served on /metrics.
+        self.running = 0
+        self.prompt_tokens = 0
+        self.generation_tokens = 0
+        self.successes = 0
         self.lock = threading.Lock()
+
+    def metrics(self):
+        labels = 'engine="0",model_name="%s"' % self.served_name
+        with self.lock:
+            lines = [
+                "# TYPE vllm:num_requests_running gauge",
+                "vllm:num_requests_running{%s} %d.0" % (labels, self.running),
+                "# TYPE vllm:num_requests_waiting gauge",
+                "vllm:num_requests_waiting{%s} 0.0" % labels,
+                "# TYPE vllm:prompt_tokens counter",
+                "vllm:prompt_tokens_total{%s} %d.0" % (labels, self.prompt_tokens),
+                "# TYPE vllm:generation_tokens counter",
+                "vllm:generation_tokens_total{%s} %d.0" % (labels, self.generation_tokens),
+                "# TYPE vllm:request_success counter",
+                'vllm:request_success_total{%s,finished_reason="length"} %d.0' % (labels, self.successes),
+            ]
+        return ("\n".join(lines) + "\n").encode()
 
 
 class FakeHTTPServer(ThreadingHTTPServer):
@@ -133,6 +156,15 @@ def make_handler(state):
                 self.send_json(200, {"object": "list", "data": [{
                     "id": state.served_name, "object": "model", "created": int(time.time()),
                     "owned_by": "vllm", "root": state.model, "max_model_len": 4096}]})
+            elif self.path == "/metrics":
+                body = state.metrics()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            elif self.path == "/version":
+                self.send_json(200, {"version": "0.0.0+fake"})
             else:
                 self.send_json(404, {"detail": "Not Found"})
 
@@ -211,12 +243,17 @@ def make_handler(state):
                     body.update(extra)
                 chunk(json.dumps(body).encode())
 
+            with state.lock:
+                state.running += 1
+                state.prompt_tokens += prompt_tokens
             try:
                 if chat:
                     event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
                             "finish_reason": None}])
                 for i in range(max_tokens):
                     time.sleep(state.token_delay)
+                    with state.lock:
+                        state.generation_tokens += 1
                     last = i == max_tokens - 1
                     finish = "length" if last else None
                     if chat:
@@ -226,11 +263,16 @@ def make_handler(state):
                                 "stop_reason": None}])
                 if (req.get("stream_options") or {}).get("include_usage"):
                     event([], {"usage": usage})
+                with state.lock:
+                    state.successes += 1
                 chunk(b"[DONE]")
                 self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 pass
+            finally:
+                with state.lock:
+                    state.running -= 1
 
     return Handler
 

@@ -7,8 +7,8 @@
 //! Raw HTTP/1.1 over tokio TCP (keep-alive, chunked streaming), or over TLS with
 //! `MockConfig::tls` (rustls through tokio-rustls; [`self_signed`] makes a certificate for
 //! `localhost` and `127.0.0.1` at test time): the same routes, scripts and faults, every write
-//! one TLS record. Routes: `GET /health`,
-//! `GET /v1/models`, `GET /metrics`, `GET /mock/stats` (JSON counters), `POST /v1/completions`,
+//! one TLS record. Routes: `GET /health`, `GET /version`, `GET /v1/models`, `GET /metrics` (see
+//! [`MetricsMode`]), `GET /mock/stats` (JSON counters), `POST /v1/completions`,
 //! `POST /v1/chat/completions`.
 //!
 //! Script (per [`MockConfig`]): TTFT delay before the first content chunk, a fixed gap between
@@ -148,6 +148,88 @@ pub struct MockConfig {
     pub slots: Option<usize>,
     /// Serve TLS with this configuration (see [`self_signed`]).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// What `GET /metrics` answers.
+    pub metrics: MetricsMode,
+}
+
+/// What `GET /metrics` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsMode {
+    /// vLLM-named Prometheus text: gauges `vllm:num_requests_running` (streams generating),
+    /// `vllm:num_requests_waiting` (queued for a slot), `vllm:kv_cache_usage_perc` (slots in use
+    /// / slots; 0 without `slots`); counters of prompt and generation tokens, successes,
+    /// preemptions (always 0), prefix-cache queries (prompt tokens) and hits (0); histograms of
+    /// TTFT, e2e latency, queue time (from the request's arrival) and inter-token latency.
+    Vllm,
+    /// 404, as a server without metrics.
+    Missing,
+    /// 200 with an HTML page.
+    Html,
+    /// Never answers (until the client closes the connection).
+    Stall,
+}
+
+impl std::str::FromStr for MetricsMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<MetricsMode, String> {
+        Ok(match s {
+            "vllm" => MetricsMode::Vllm,
+            "none" => MetricsMode::Missing,
+            "html" => MetricsMode::Html,
+            "stall" => MetricsMode::Stall,
+            _ => {
+                return Err(format!(
+                    "unknown metrics mode {s:?} (vllm, none, html, stall)"
+                ))
+            }
+        })
+    }
+}
+
+/// vLLM's bucket bounds (seconds) for the latency histograms.
+const BUCKETS: [f64; 14] = [
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A Prometheus histogram (cumulative on output).
+#[derive(Debug, Default, Clone)]
+pub struct Hist {
+    counts: [u64; BUCKETS.len() + 1],
+    sum: f64,
+}
+
+impl Hist {
+    fn observe(&mut self, v: f64) {
+        let i = BUCKETS
+            .iter()
+            .position(|b| v <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.counts[i] += 1;
+        self.sum += v;
+    }
+
+    fn write(&self, out: &mut String, name: &str, labels: &str) {
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        let mut cum = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            cum += c;
+            let le = BUCKETS
+                .get(i)
+                .map_or("+Inf".to_owned(), |b| format!("{b:?}"));
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cum}.0");
+        }
+        let _ = writeln!(out, "{name}_count{{{labels}}} {cum}.0");
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+    }
+}
+
+/// The histograms behind `MetricsMode::Vllm`.
+#[derive(Debug, Default)]
+pub struct Histograms {
+    ttft: Hist,
+    e2e: Hist,
+    queue: Hist,
+    itl: Hist,
 }
 
 impl Default for MockConfig {
@@ -167,6 +249,7 @@ impl Default for MockConfig {
             usage_delay: Duration::ZERO,
             slots: None,
             tls: None,
+            metrics: MetricsMode::Vllm,
         }
     }
 }
@@ -191,6 +274,7 @@ pub struct MockStats {
     pub completed: AtomicU64,
     /// Output tokens written so far (content chunks), for the client-overhead benchmark.
     pub tokens: AtomicU64,
+    /// Connections that carried a generation request (a `/metrics` scraper's is not counted).
     pub connections: AtomicU64,
     pub received: Mutex<Vec<Received>>,
     /// The slots of `MockConfig::slots` (created by the first request).
@@ -198,6 +282,11 @@ pub struct MockStats {
     /// Requests waiting for a slot right now, and the most at any time.
     pub queued: AtomicI64,
     pub max_queued: AtomicI64,
+    /// Streams holding a slot (generating) right now.
+    pub running: AtomicI64,
+    /// Prompt tokens of the requests that started generating.
+    pub prompt_tokens: AtomicU64,
+    pub histograms: Mutex<Histograms>,
 }
 
 impl MockStats {
@@ -248,7 +337,6 @@ pub async fn serve(
             _ = &mut shutdown => return,
             acc = listener.accept() => match acc {
                 Ok((sock, _)) => {
-                    stats.connections.fetch_add(1, Ordering::Relaxed);
                     tokio::spawn(connection(sock, cfg.clone(), stats.clone()));
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
@@ -392,7 +480,12 @@ async fn connection(sock: TcpStream, cfg: Arc<MockConfig>, stats: Arc<MockStats>
         },
     };
     let mut buf = Vec::with_capacity(8192);
+    let mut counted = false;
     while let Ok(Some(req)) = read_request(&mut sock, &mut buf).await {
+        if !counted && req.method == "POST" {
+            counted = true;
+            stats.connections.fetch_add(1, Ordering::Relaxed);
+        }
         if handle(&mut sock, req, &cfg, &stats).await.is_err() {
             return;
         }
@@ -415,6 +508,15 @@ async fn handle(
 ) -> std::io::Result<()> {
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/health") => respond(sock, "200 OK", "text/plain", b"").await,
+        ("GET", "/version") => {
+            respond(
+                sock,
+                "200 OK",
+                "application/json",
+                br#"{"version":"0.0.0+mock"}"#,
+            )
+            .await
+        }
         ("GET", "/v1/models") => {
             let body = json!({"object": "list", "data": [{"id": cfg.model, "object": "model", "owned_by": "mock"}]});
             respond(
@@ -425,15 +527,29 @@ async fn handle(
             )
             .await
         }
-        ("GET", "/metrics") => {
-            let m = format!(
-                "# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{{model_name=\"{0}\"}} {1}\n# TYPE vllm:request_success_total counter\nvllm:request_success_total{{model_name=\"{0}\"}} {2}\n",
-                cfg.model,
-                stats.in_flight.load(Ordering::SeqCst),
-                stats.completed.load(Ordering::SeqCst)
-            );
-            respond(sock, "200 OK", "text/plain; version=0.0.4", m.as_bytes()).await
-        }
+        ("GET", "/metrics") => match cfg.metrics {
+            MetricsMode::Vllm => {
+                let m = metrics_text(cfg, stats);
+                respond(sock, "200 OK", "text/plain; version=0.0.4", m.as_bytes()).await
+            }
+            MetricsMode::Missing => {
+                respond(
+                    sock,
+                    "404 Not Found",
+                    "application/json",
+                    br#"{"detail":"Not Found"}"#,
+                )
+                .await
+            }
+            MetricsMode::Html => {
+                let page = b"<!DOCTYPE html>\n<html><head><title>Dashboard</title></head><body>hello</body></html>\n";
+                respond(sock, "200 OK", "text/html", page).await
+            }
+            MetricsMode::Stall => {
+                until_closed(sock).await;
+                Err(std::io::Error::other("scripted /metrics stall"))
+            }
+        },
         ("GET", "/mock/stats") => {
             respond(
                 sock,
@@ -454,6 +570,72 @@ async fn handle(
             )
             .await
         }
+    }
+}
+
+/// `/metrics` in vLLM's names (see [`MetricsMode::Vllm`]).
+fn metrics_text(cfg: &MockConfig, stats: &MockStats) -> String {
+    let l = format!("engine=\"0\",model_name=\"{}\"", cfg.model);
+    let running = stats.running.load(Ordering::SeqCst);
+    let kv = cfg.slots.map_or(0.0, |n| running as f64 / n.max(1) as f64);
+    let mut o = String::new();
+    let gauges = [
+        ("vllm:num_requests_running", running as f64),
+        (
+            "vllm:num_requests_waiting",
+            stats.queued.load(Ordering::SeqCst) as f64,
+        ),
+        ("vllm:kv_cache_usage_perc", kv),
+    ];
+    for (name, v) in gauges {
+        let _ = writeln!(
+            o,
+            "# HELP {name} mock\n# TYPE {name} gauge\n{name}{{{l}}} {v:?}"
+        );
+    }
+    let prompt = stats.prompt_tokens.load(Ordering::SeqCst);
+    let counters = [
+        ("vllm:prompt_tokens", prompt),
+        (
+            "vllm:generation_tokens",
+            stats.tokens.load(Ordering::SeqCst),
+        ),
+        ("vllm:num_preemptions", 0),
+        ("vllm:prefix_cache_queries", prompt),
+        ("vllm:prefix_cache_hits", 0),
+    ];
+    for (name, v) in counters {
+        let _ = writeln!(
+            o,
+            "# TYPE {name} counter\n{name}_total{{{l}}} {v}.0\n{name}_created{{{l}}} 1.7e+09"
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# TYPE vllm:request_success counter\nvllm:request_success_total{{{l},finished_reason=\"length\"}} {}.0",
+        stats.completed.load(Ordering::SeqCst)
+    );
+    if let Ok(h) = stats.histograms.lock() {
+        h.ttft.write(&mut o, "vllm:time_to_first_token_seconds", &l);
+        h.e2e.write(&mut o, "vllm:e2e_request_latency_seconds", &l);
+        h.queue.write(&mut o, "vllm:request_queue_time_seconds", &l);
+        h.itl.write(&mut o, "vllm:inter_token_latency_seconds", &l);
+    }
+    o
+}
+
+fn observe(stats: &MockStats, f: impl FnOnce(&mut Histograms)) {
+    if let Ok(mut h) = stats.histograms.lock() {
+        f(&mut h);
+    }
+}
+
+/// Counts a stream as running while it holds its slot.
+struct Running<'a>(&'a MockStats);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -609,6 +791,7 @@ async fn generate(
     stats: &MockStats,
     chat: bool,
 ) -> std::io::Result<()> {
+    let arrived = Instant::now();
     let nth = stats.requests.fetch_add(1, Ordering::SeqCst) + 1;
     let _guard = InFlight::enter(stats);
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
@@ -662,6 +845,13 @@ async fn generate(
         }
         None => None,
     };
+    stats.running.fetch_add(1, Ordering::SeqCst);
+    let _running = Running(stats);
+    stats
+        .prompt_tokens
+        .fetch_add(a.prompt_tokens, Ordering::SeqCst);
+    observe(stats, |h| h.queue.observe(arrived.elapsed().as_secs_f64()));
+    let mut last_token = arrived;
     let ttft = a.ttft.unwrap_or(cfg.ttft);
     let start = Instant::now();
     let mut out: Vec<u8> = Vec::with_capacity(4096);
@@ -721,6 +911,16 @@ async fn generate(
             event(&mut out, &content_payload(&a, cfg, &big, None, None));
             flush(sock, &mut out).await?;
         }
+        let now = Instant::now();
+        let gap = now.duration_since(last_token).as_secs_f64();
+        observe(stats, |h| {
+            if i == 0 {
+                h.ttft.observe(gap)
+            } else {
+                h.itl.observe(gap)
+            }
+        });
+        last_token = now;
         let text = &piece[..n as usize * 4];
         let finish = (last && !llama).then_some("length");
         let usage = a.continuous.then(|| usage_json(&a, produced));
@@ -775,6 +975,7 @@ async fn generate(
         event(&mut out, &p);
     }
     if a.fault != Some(Fault::NoDone) {
+        observe(stats, |h| h.e2e.observe(arrived.elapsed().as_secs_f64()));
         event(&mut out, "[DONE]");
         stats.completed.fetch_add(1, Ordering::Relaxed);
     }

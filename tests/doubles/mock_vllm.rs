@@ -8,10 +8,11 @@
 //!           [--tokens N] [--ttft-ms MS] [--token-delay-ms MS] [--chunk-tokens K] [--no-usage]
 //!           [--flavor vllm|llamacpp] [--fault KIND] [--fault-every N] [--coalesce]
 //!           [--workers W] [--quiet-unknown] [--stats-file PATH] [--slots N]
-//!           [--tls-self-signed PEM_OUT]
+//!           [--tls-self-signed PEM_OUT] [--metrics vllm|none|html|stall]
 //! ```
 //! `--tls-self-signed PEM_OUT`: serve HTTPS with a certificate for `localhost` and `127.0.0.1`
 //! made at start, written (PEM) to PEM_OUT for the client's `--ca-cert`.
+//! `--metrics vllm|none|html|stall`: what `GET /metrics` answers (default vllm-named metrics).
 //! `--slots N`: a capacity limit — at most N requests generate at once, the rest queue (the
 //! wait counts in their TTFT).
 //! `--token-delay-ms` is the gap between content chunks; with `--chunk-tokens K` each chunk
@@ -36,7 +37,7 @@ use mock_openai::{Fault, Flavor, MockConfig, MockStats};
 
 fn usage_exit(msg: &str) -> ! {
     eprintln!("mock_vllm: {msg}");
-    eprintln!("usage: mock_vllm [serve] [MODEL] [--host H] [--port P] [--tokens N] [--ttft-ms MS] [--token-delay-ms MS] [--chunk-tokens K] [--no-usage] [--flavor vllm|llamacpp] [--fault KIND] [--fault-every N] [--coalesce] [--workers W] [--slots N]");
+    eprintln!("usage: mock_vllm [serve] [MODEL] [--host H] [--port P] [--tokens N] [--ttft-ms MS] [--token-delay-ms MS] [--chunk-tokens K] [--no-usage] [--flavor vllm|llamacpp] [--fault KIND] [--fault-every N] [--coalesce] [--workers W] [--slots N] [--metrics vllm|none|html|stall]");
     std::process::exit(2)
 }
 
@@ -83,6 +84,7 @@ fn main() {
             "--tensor-parallel-size" | "--data-parallel-size" | "--pipeline-parallel-size" => {
                 gpus = gpus.saturating_mul(parse::<usize>(&flag, value()).max(1))
             }
+            "--metrics" => cfg.metrics = parse(&flag, value()),
             "--no-usage" => cfg.usage = false,
             "--coalesce" => cfg.coalesce = true,
             "--quiet-unknown" => quiet = true,
