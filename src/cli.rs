@@ -37,6 +37,74 @@ pub enum Command {
     Sweep(Box<SweepArgs>),
     /// Turn other tools' result files into run folders (one per file) that compare and summarize read.
     Import(ImportArgs),
+    /// Compare models as one self-contained HTML file: verdicts on top, the charts and the runs
+    /// behind them below (no network requests; opens from disk).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// First (baseline) model: `Org/Name`, `Org_Name`, or a unique suffix such as `Name`.
+    #[arg(long)]
+    pub model1: String,
+    /// Model compared against model 1; repeat it (or give a comma list) for several.
+    #[arg(long, required = true, value_delimiter = ',')]
+    pub model2: Vec<String>,
+    /// Folder holding one sub-folder per model.
+    #[arg(long, default_value = DEFAULT_BASE_DIR)]
+    pub base_dir: PathBuf,
+    /// The HTML file to write.
+    #[arg(short = 'o', long, default_value = "report.html")]
+    pub output: PathBuf,
+    /// Tensor parallel size of the configuration to report.
+    #[arg(long, default_value_t = 1)]
+    pub tp: u32,
+    /// Data parallel size of the configuration to report.
+    #[arg(long, default_value_t = 1)]
+    pub dp: u32,
+    /// Pipeline parallel size of the configuration to report.
+    #[arg(long, default_value_t = 1)]
+    pub pp: u32,
+    /// Report every (TP, DP, PP) that has results for both models (ignores --tp/--dp/--pp).
+    #[arg(long)]
+    pub all_configs: bool,
+    /// Also draw load curves and the Pareto chart (as `compare --curves`).
+    #[arg(long)]
+    pub curves: bool,
+    /// With --curves: divide throughput by the configuration's GPUs (TP·DP·PP).
+    #[arg(long, requires = "curves")]
+    pub per_gpu: bool,
+    /// X axis of the bar charts (as `compare --x`).
+    #[arg(long = "x", value_name = "FIELD", default_value = "max_num_batched_tokens",
+          value_parser = crate::compare::XField::parse)]
+    pub x: crate::compare::XField,
+    /// Keep partial runs (left out by default).
+    #[arg(long)]
+    pub include_partial: bool,
+}
+
+impl ReportArgs {
+    /// `compare`'s flags for the same selection, writing only the report.
+    pub fn into_compare(self) -> CompareArgs {
+        CompareArgs {
+            model1: self.model1,
+            model2: self.model2,
+            base_dir: self.base_dir,
+            output_dir: PathBuf::new(),
+            tp: self.tp,
+            dp: self.dp,
+            pp: self.pp,
+            all_configs: self.all_configs,
+            combined: false,
+            curves: self.curves,
+            per_gpu: self.per_gpu,
+            x: self.x,
+            format: ImageFormat::Svg,
+            include_partial: self.include_partial,
+            report: false,
+            report_only: Some(self.output),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +197,13 @@ pub struct CompareArgs {
     /// default, and marked `partial` in the tables and CSV files when kept.
     #[arg(long)]
     pub include_partial: bool,
+    /// Also write `report.html` into --output-dir: one self-contained HTML file with the
+    /// verdicts, the charts and the runs behind them (as `modelbench report`).
+    #[arg(long)]
+    pub report: bool,
+    /// Set by `modelbench report`: write only this HTML file (no charts, CSV files or tables).
+    #[arg(skip)]
+    pub report_only: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -146,6 +221,10 @@ pub struct SummarizeArgs {
     /// default, and marked in the table and in the CSV's `partial` column when kept.
     #[arg(long)]
     pub include_partial: bool,
+    /// Also write the summary as one self-contained HTML file: `report.html` in the model
+    /// folder, or the path given.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

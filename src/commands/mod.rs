@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod import;
+pub mod report;
 pub mod run;
 pub mod settings;
 pub mod summarize;
@@ -19,5 +20,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(a) => run::execute(*a),
         Command::Sweep(a) => sweep::execute(*a),
         Command::Import(a) => import::execute(a),
+        Command::Report(a) => compare::execute(a.into_compare()),
     }
 }

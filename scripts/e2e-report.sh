@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The HTML report in a real browser: installs headless Chromium from the Debian repository
+# (chromium-headless-shell) when it is missing, writes the bundled example's comparison report
+# and a one-model summary report, and opens each in the browser (scripts/e2e/report_browser.py:
+# no console error, no network request, every chart drawn with a non-zero size, a screenshot that
+# is not blank). Screenshots are kept in .cache/e2e-report/ for a person to look at.
+# Needs root (or sudo) for apt-get on a machine without the browser.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=.cache/e2e-report
+mkdir -p "$OUT"
+
+browser=""
+for b in chromium-headless-shell chromium; do
+  if command -v "$b" >/dev/null 2>&1; then browser=$(command -v "$b"); break; fi
+done
+if [ -z "$browser" ]; then
+  t0=$SECONDS
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO=sudo
+  echo "installing chromium-headless-shell (Debian package)"
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    chromium-headless-shell >/dev/null
+  browser=$(command -v chromium-headless-shell)
+  echo "installed in $((SECONDS - t0)) s"
+fi
+echo "browser: $browser ($("$browser" --version 2>/dev/null || echo unknown version))"
+
+cargo build --quiet --locked
+bin=target/debug/modelbench
+
+$bin report --model1 Qwen3-4B --model2 Qwen3-4B-AWQ --base-dir examples/sweep_configs \
+  --all-configs -o "$OUT/report.html"
+# 2 configurations × 7 metric charts.
+python3 scripts/e2e/report_browser.py "$browser" "$OUT/report.html" "$OUT/report.png" 14
+
+$bin summarize --model Qwen3-4B --base-dir examples/sweep_configs \
+  --report "$OUT/summary.html" >/dev/null
+python3 scripts/e2e/report_browser.py "$browser" "$OUT/summary.html" "$OUT/summary.png" 0
