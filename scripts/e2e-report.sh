@@ -37,5 +37,17 @@ $bin report --model1 Qwen3-4B --model2 Qwen3-4B-AWQ --base-dir examples/sweep_co
 python3 scripts/e2e/report_browser.py "$browser" "$OUT/report.html" "$OUT/report.png" 14
 
 $bin summarize --model Qwen3-4B --base-dir examples/sweep_configs \
-  --report "$OUT/summary.html" >/dev/null
+  --report --report-output "$OUT/summary.html" >/dev/null
 python3 scripts/e2e/report_browser.py "$browser" "$OUT/summary.html" "$OUT/summary.png" 0
+
+# The checker itself: a page that asks the network for an image and logs an error must fail.
+printf '%s\n' '<!DOCTYPE html><html><body><p>bad</p>' \
+  '<img src="http://report-check.invalid/x.png" alt="">' \
+  '<script>console.error("boom")</script></body></html>' >"$OUT/bad.html"
+if python3 scripts/e2e/report_browser.py "$browser" "$OUT/bad.html" "$OUT/bad.png" 0 >"$OUT/bad.log" 2>&1; then
+  echo "FAIL: the browser check passed a page that requests the network and logs an error"
+  cat "$OUT/bad.log"
+  exit 1
+fi
+grep -E '^FAIL' "$OUT/bad.log" | sed 's/^/  (expected) /'
+echo "the browser check fails a page with a network request and a console error, as it should"

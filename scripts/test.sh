@@ -3,6 +3,8 @@
 #   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings);
 #   2. the e2e checkers' self-test (scripts/e2e/test_checks.py: a check with nothing to check fails);
 #   3. unit and integration tests (cargo test: the real binary against loopback test doubles);
+#      then the HTML report opened in headless Chromium (scripts/e2e-report.sh: installs the Debian
+#      package chromium-headless-shell when missing);
 #   4. end to end against the real vLLM CPU server (scripts/e2e-vllm.sh: installs the CPU build
 #      into .cache/ on first use; reported loudly as SKIPPED if it cannot be installed).
 # Each step prints its wall time (`== <step>: 123 s`), and the total comes last, with the load
@@ -36,6 +38,7 @@ step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --all-targets --locked -- -D warnings
 step "e2e checkers self-test" python3 scripts/e2e/test_checks.py
 step "cargo test" cargo test --all-targets --locked
+step "HTML report in headless Chromium" bash scripts/e2e-report.sh
 
 if [ "${MODELBENCH_SKIP_E2E:-0}" = "1" ]; then
   echo "== end-to-end tests against vLLM: SKIPPED (MODELBENCH_SKIP_E2E=1)"

@@ -222,9 +222,12 @@ pub struct SummarizeArgs {
     #[arg(long)]
     pub include_partial: bool,
     /// Also write the summary as one self-contained HTML file: `report.html` in the model
-    /// folder, or the path given.
-    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
-    pub report: Option<PathBuf>,
+    /// folder (or --report-output).
+    #[arg(long)]
+    pub report: bool,
+    /// Where --report writes the page.
+    #[arg(long, value_name = "FILE", requires = "report")]
+    pub report_output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -208,11 +208,21 @@ def main():
             check(left_out == -1, "no chart was left out as unsafe")
             rows = js("document.querySelectorAll('table.verdicts tbody tr').length")
             check(rows > 0 or min_charts == 0, f"{rows} verdict table rows")
-            # Sorting: click the first sortable header twice.
-            js(
-                "var th=document.querySelector('table.sortable th');"
-                "if(th){th.click();th.click();} true"
+            # Sorting: a click on a sortable table's first header sorts by it (numerically where
+            # the cells carry numbers), a second click reverses.
+            order = js(
+                "var t=document.querySelector('table.sortable');var out=[];"
+                "if(t){var th=t.querySelector('th');var col=function(){return Array.from(t.tBodies[0].rows)"
+                ".map(function(r){var c=r.cells[0];return c.dataset.v!==undefined?parseFloat(c.dataset.v):c.textContent.trim()})};"
+                "th.click();out.push(col());th.click();out.push(col());}JSON.stringify(out)"
             )
+            order = json.loads(order)
+            if order:
+                up, down = order
+                check(
+                    up == sorted(up) and down == sorted(up, reverse=True),
+                    f"sorting by the first column: {up[:4]} then {down[:4]}",
+                )
             # Print layout keeps every chart.
             cdp.send("Emulation.setEmulatedMedia", {"media": "print"}, session=s)
             psizes = json.loads(js(sizes_js))

@@ -91,12 +91,11 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     print_capacity(&capacity);
-    if let Some(p) = &a.report {
-        let path = if p.as_os_str().is_empty() {
-            model.dir.join("report.html")
-        } else {
-            p.clone()
-        };
+    if a.report {
+        let path = a
+            .report_output
+            .clone()
+            .unwrap_or_else(|| model.dir.join("report.html"));
         let table = capacity_table(&capacity);
         let page = summary_html(&SummaryReport {
             model: model.display_name(),
