@@ -44,63 +44,21 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// First (baseline) model: `Org/Name`, `Org_Name`, or a unique suffix such as `Name`.
-    #[arg(long)]
-    pub model1: String,
-    /// Model compared against model 1; repeat it (or give a comma list) for several.
-    #[arg(long, required = true, value_delimiter = ',')]
-    pub model2: Vec<String>,
-    /// Folder holding one sub-folder per model.
-    #[arg(long, default_value = DEFAULT_BASE_DIR)]
-    pub base_dir: PathBuf,
+    #[command(flatten)]
+    pub sel: Selection,
     /// The HTML file to write.
     #[arg(short = 'o', long, default_value = "report.html")]
     pub output: PathBuf,
-    /// Tensor parallel size of the configuration to report.
-    #[arg(long, default_value_t = 1)]
-    pub tp: u32,
-    /// Data parallel size of the configuration to report.
-    #[arg(long, default_value_t = 1)]
-    pub dp: u32,
-    /// Pipeline parallel size of the configuration to report.
-    #[arg(long, default_value_t = 1)]
-    pub pp: u32,
-    /// Report every (TP, DP, PP) that has results for both models (ignores --tp/--dp/--pp).
-    #[arg(long)]
-    pub all_configs: bool,
-    /// Also draw load curves and the Pareto chart (as `compare --curves`).
-    #[arg(long)]
-    pub curves: bool,
-    /// With --curves: divide throughput by the configuration's GPUs (TP·DP·PP).
-    #[arg(long, requires = "curves")]
-    pub per_gpu: bool,
-    /// X axis of the bar charts (as `compare --x`).
-    #[arg(long = "x", value_name = "FIELD", default_value = "max_num_batched_tokens",
-          value_parser = crate::compare::XField::parse)]
-    pub x: crate::compare::XField,
-    /// Keep partial runs (left out by default).
-    #[arg(long)]
-    pub include_partial: bool,
 }
 
 impl ReportArgs {
     /// `compare`'s flags for the same selection, writing only the report.
     pub fn into_compare(self) -> CompareArgs {
         CompareArgs {
-            model1: self.model1,
-            model2: self.model2,
-            base_dir: self.base_dir,
+            sel: self.sel,
             output_dir: PathBuf::new(),
-            tp: self.tp,
-            dp: self.dp,
-            pp: self.pp,
-            all_configs: self.all_configs,
             combined: false,
-            curves: self.curves,
-            per_gpu: self.per_gpu,
-            x: self.x,
             format: ImageFormat::Svg,
-            include_partial: self.include_partial,
             report: false,
             report_only: Some(self.output),
         }
@@ -146,8 +104,9 @@ pub enum ImageFormat {
     Both,
 }
 
+/// Which runs `compare` and `report` put side by side (the flags they share).
 #[derive(Debug, Args)]
-pub struct CompareArgs {
+pub struct Selection {
     /// First (baseline) model: `Org/Name`, `Org_Name`, or a unique suffix such as `Name`.
     #[arg(long)]
     pub model1: String,
@@ -158,9 +117,6 @@ pub struct CompareArgs {
     /// Folder holding one sub-folder per model.
     #[arg(long, default_value = DEFAULT_BASE_DIR)]
     pub base_dir: PathBuf,
-    /// Where charts and CSV files are written (created if missing).
-    #[arg(long, default_value = "benchmark_comparison_plots")]
-    pub output_dir: PathBuf,
     /// Tensor parallel size of the configuration to plot.
     #[arg(long, default_value_t = 1)]
     pub tp: u32,
@@ -173,12 +129,12 @@ pub struct CompareArgs {
     /// Plot every (TP, DP, PP) that has results for both models (ignores --tp/--dp/--pp).
     #[arg(long)]
     pub all_configs: bool,
-    /// Also write one figure with all seven metric panels per configuration.
-    #[arg(long)]
-    pub combined: bool,
     /// X axis of the bar charts (and the CSV's second column): `max_num_batched_tokens`,
     /// `max_concurrency`, `request_rate`, or any `benchmark_config` field (e.g. `max_num_seqs`).
     /// The other configuration fields split the charts.
+    #[arg(long = "x", value_name = "FIELD", default_value = "max_num_batched_tokens",
+          value_parser = crate::compare::XField::parse)]
+    pub x: crate::compare::XField,
     /// Also draw load curves: per configuration measured at several loads, latency against
     /// output throughput (one line per model, points labelled by load level), and one Pareto
     /// chart (tokens/s per user against tokens/s per GPU) across every configuration.
@@ -187,16 +143,25 @@ pub struct CompareArgs {
     /// With --curves: divide throughput by the configuration's GPUs (TP·DP·PP).
     #[arg(long, requires = "curves")]
     pub per_gpu: bool,
-    #[arg(long = "x", value_name = "FIELD", default_value = "max_num_batched_tokens",
-          value_parser = crate::compare::XField::parse)]
-    pub x: crate::compare::XField,
-    /// Image format of the charts.
-    #[arg(long, value_enum, default_value_t = ImageFormat::Png)]
-    pub format: ImageFormat,
     /// Keep partial runs (marked interrupted, or with requests not sent); they are left out by
     /// default, and marked `partial` in the tables and CSV files when kept.
     #[arg(long)]
     pub include_partial: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub sel: Selection,
+    /// Where charts and CSV files are written (created if missing).
+    #[arg(long, default_value = "benchmark_comparison_plots")]
+    pub output_dir: PathBuf,
+    /// Also write one figure with all seven metric panels per configuration.
+    #[arg(long)]
+    pub combined: bool,
+    /// Image format of the charts.
+    #[arg(long, value_enum, default_value_t = ImageFormat::Png)]
+    pub format: ImageFormat,
     /// Also write `report.html` into --output-dir: one self-contained HTML file with the
     /// verdicts, the charts and the runs behind them (as `modelbench report`).
     #[arg(long)]

@@ -37,17 +37,17 @@ fn warn(list: &mut Vec<String>, w: String) {
 }
 
 fn validate(a: &CompareArgs) -> anyhow::Result<Settings> {
-    for (flag, v) in [("--tp", a.tp), ("--dp", a.dp), ("--pp", a.pp)] {
+    for (flag, v) in [("--tp", a.sel.tp), ("--dp", a.sel.dp), ("--pp", a.sel.pp)] {
         if v == 0 {
             bail!("{flag} must be at least 1");
         }
     }
     Ok(Settings {
-        x: a.x.clone(),
-        only: (!a.all_configs).then_some(Parallelism {
-            tp: a.tp,
-            dp: a.dp,
-            pp: a.pp,
+        x: a.sel.x.clone(),
+        only: (!a.sel.all_configs).then_some(Parallelism {
+            tp: a.sel.tp,
+            dp: a.sel.dp,
+            pp: a.sel.pp,
         }),
         png: matches!(a.format, ImageFormat::Png | ImageFormat::Both),
         svg: matches!(a.format, ImageFormat::Svg | ImageFormat::Both),
@@ -227,7 +227,7 @@ fn curves_output(
         .par_iter()
         .map(|f| {
             let stem = format!("curves_{}", f.key.file_tag());
-            let svg = crate::plot::curves_chart_svg(f, names, a.per_gpu);
+            let svg = crate::plot::curves_chart_svg(f, names, a.sel.per_gpu);
             let mut w = write_chart(&a.output_dir, &stem, &svg, s, raster)?;
             let p = a.output_dir.join(format!("{stem}.csv"));
             w.extend(write_csv(&p, &crate::export::csv::curves_csv(f), s)?);
@@ -323,11 +323,19 @@ fn capacity_output(
 pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
     let s = validate(&a)?;
     let (m1, cands) = rayon::join(
-        || load(&a.base_dir, &a.model1, "--model1", a.include_partial),
         || {
-            a.model2
+            load(
+                &a.sel.base_dir,
+                &a.sel.model1,
+                "--model1",
+                a.sel.include_partial,
+            )
+        },
+        || {
+            a.sel
+                .model2
                 .par_iter()
-                .map(|name| load(&a.base_dir, name, "--model2", a.include_partial))
+                .map(|name| load(&a.sel.base_dir, name, "--model2", a.sel.include_partial))
                 .collect::<Vec<_>>()
         },
     );
@@ -476,7 +484,7 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
     let (mut extra, capacity_charts) =
         capacity_output(&m1, &model_refs[1..], &names, &a, &s, &raster, &mut warned)?;
     let mut curve_charts = Vec::new();
-    if a.curves {
+    if a.sel.curves {
         let (f, c) = curves_output(&model_refs, &names, &a, &s, &raster, &mut warned)?;
         extra.extend(f);
         curve_charts = c;
@@ -522,7 +530,7 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
             .into_iter()
             .partition(|c| c.title.starts_with("Pareto"));
         let mut sections = Vec::new();
-        if a.curves {
+        if a.sel.curves {
             sections.push(Section {
                 heading: "Load curves".into(),
                 note: curves
