@@ -180,10 +180,9 @@ svg.chart{display:block;width:100%;height:auto;border:1px solid #eee}
 ul.summary li{margin:.2rem 0}
 .warn li{color:#8a5300}
 .muted{color:#666}
-details>summary{cursor:pointer}
 nav ul{columns:2;font-size:.9rem}
 @media print{body{max-width:none;padding:0;font-size:10pt}nav,.noprint{display:none}h2{break-before:auto;break-after:avoid}
- table,figure,svg.chart{break-inside:avoid;page-break-inside:avoid}details{display:block}
+ table,figure,svg.chart{break-inside:avoid;page-break-inside:avoid}
  .wrap{overflow:visible}.charts{display:block}}
 ";
 
@@ -623,7 +622,7 @@ fn runs_table(out: &mut String, runs: &[RunRow], x_name: &str) {
     }
     let _ = write!(
         out,
-        "<details><summary>Runs behind the bars ({} run folders)</summary>\n<div class=\"wrap\"><table class=\"sortable\"><thead><tr>\
+        "<h3>Runs behind the bars ({} run folders)</h3>\n<div class=\"wrap\"><table class=\"sortable\"><thead><tr>\
          <th class=\"l\">model</th><th class=\"l\">{}</th><th class=\"l\">folder</th><th class=\"l\">date</th><th class=\"l\">notes</th></tr></thead><tbody>\n",
         runs.len(),
         esc(x_name)
@@ -639,7 +638,7 @@ fn runs_table(out: &mut String, runs: &[RunRow], x_name: &str) {
             esc(&r.notes.join("; "))
         );
     }
-    out.push_str("</tbody></table></div></details>\n");
+    out.push_str("</tbody></table></div>\n");
 }
 
 /// `summarize`'s report as one HTML document.
