@@ -208,6 +208,29 @@ def main():
             check(left_out == -1, "no chart was left out as unsafe")
             rows = js("document.querySelectorAll('table.verdicts tbody tr').length")
             check(rows > 0 or min_charts == 0, f"{rows} verdict table rows")
+            png = base64.b64decode(cdp.send("Page.captureScreenshot", {"format": "png"}, session=s)["data"])
+            with open(shot, "wb") as f:
+                f.write(png)
+            small = base64.b64decode(
+                cdp.send(
+                    "Page.captureScreenshot",
+                    {"format": "png", "clip": {"x": 0, "y": 0, "width": 1366, "height": 900, "scale": 0.25}},
+                    session=s,
+                )["data"]
+            )
+            w, h, bpp, px = png_pixels(small)
+            colours, ink = set(), 0
+            for row in px:
+                for i in range(0, len(row), bpp):
+                    rgb = row[i : i + 3]
+                    colours.add(rgb)
+                    if sum(rgb) < 600:
+                        ink += 1
+            share = ink / (w * h)
+            check(
+                len(colours) > 8 and share > 0.005,
+                f"screenshot not blank: {len(colours)} colours, {share:.1%} dark pixels ({shot})",
+            )
             # Sorting: a click on a sortable table's first header sorts by it (numerically where
             # the cells carry numbers), a second click reverses.
             order = js(
@@ -233,30 +256,6 @@ def main():
             cdp.send("Emulation.setEmulatedMedia", {"media": ""}, session=s)
             resources = js("performance.getEntriesByType('resource').length")
             check(resources == 0, f"{resources} resources loaded by the page (performance API)")
-
-            png = base64.b64decode(cdp.send("Page.captureScreenshot", {"format": "png"}, session=s)["data"])
-            with open(shot, "wb") as f:
-                f.write(png)
-            small = base64.b64decode(
-                cdp.send(
-                    "Page.captureScreenshot",
-                    {"format": "png", "clip": {"x": 0, "y": 0, "width": 1366, "height": 900, "scale": 0.25}},
-                    session=s,
-                )["data"]
-            )
-            w, h, bpp, px = png_pixels(small)
-            colours, ink = set(), 0
-            for row in px:
-                for i in range(0, len(row), bpp):
-                    rgb = row[i : i + 3]
-                    colours.add(rgb)
-                    if sum(rgb) < 600:
-                        ink += 1
-            share = ink / (w * h)
-            check(
-                len(colours) > 8 and share > 0.005,
-                f"screenshot not blank: {len(colours)} colours, {share:.1%} dark pixels ({shot})",
-            )
 
             # Events gathered while loading and checking.
             requests = [
