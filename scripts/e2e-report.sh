@@ -36,6 +36,17 @@ $bin report --model1 Qwen3-4B --model2 Qwen3-4B-AWQ --base-dir examples/sweep_co
 # 2 configurations × 7 metric charts.
 python3 scripts/e2e/report_browser.py "$browser" "$OUT/report.html" "$OUT/report.png" 14
 
+# A candidate named like a script: its name is shown as text, nothing runs.
+evil='x/<script>alert(1)</script>'
+rm -rf "$OUT/evil" && mkdir -p "$OUT/evil"
+cp -r examples/sweep_configs/Qwen_Qwen3-4B "$OUT/evil/"
+cp -r examples/sweep_configs/Qwen_Qwen3-4B-AWQ "$OUT/evil/x_<script>alert(1)<_script>"
+sed -i 's|"model_name": "Qwen/Qwen3-4B-AWQ"|"model_name": "x/<script>alert(1)</script>"|' \
+  "$OUT"/evil/x_*/run_*/benchmark_results.json
+$bin report --model1 Qwen3-4B --model2 "$evil" --base-dir "$OUT/evil" --all-configs \
+  -o "$OUT/evil.html" 2>/dev/null
+python3 scripts/e2e/report_browser.py "$browser" "$OUT/evil.html" "$OUT/evil.png" 14 "$evil"
+
 $bin summarize --model Qwen3-4B --base-dir examples/sweep_configs \
   --report --report-output "$OUT/summary.html" >/dev/null
 python3 scripts/e2e/report_browser.py "$browser" "$OUT/summary.html" "$OUT/summary.png" 0

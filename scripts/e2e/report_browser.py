@@ -12,7 +12,10 @@ checks it as a reader's browser would show it:
 - clicking a sortable table's header sorts it without an error;
 - a screenshot (written to SHOT) is not blank.
 
-Usage: report_browser.py CHROMIUM REPORT.html SHOT.png MIN_CHARTS
+- no JavaScript dialog opened (an injected `alert()` would open one);
+- with TEXT, the page shows TEXT as text (e.g. a model named `<script>alert(1)</script>`).
+
+Usage: report_browser.py CHROMIUM REPORT.html SHOT.png MIN_CHARTS [TEXT]
 Prints one line per check; exits non-zero on the first failure.
 """
 
@@ -164,6 +167,7 @@ def png_pixels(data):
 
 def main():
     chromium, report, shot, min_charts = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    text = sys.argv[5] if len(sys.argv) > 5 else None
     url = "file://" + os.path.abspath(report)
     failures = []
 
@@ -206,6 +210,9 @@ def main():
             check(not zero, f"every chart has a non-zero rendered size (smallest {min(sizes, default=[0, 0])})")
             left_out = js("document.body.innerText.indexOf('chart left out')")
             check(left_out == -1, "no chart was left out as unsafe")
+            if text is not None:
+                shown = js(f"document.body.innerText.includes({json.dumps(text)})")
+                check(shown, f"the page shows {text!r} as text")
             rows = js("document.querySelectorAll('table.verdicts tbody tr').length")
             check(rows > 0 or min_charts == 0, f"{rows} verdict table rows")
             png = base64.b64decode(cdp.send("Page.captureScreenshot", {"format": "png"}, session=s)["data"])
@@ -264,6 +271,8 @@ def main():
                 if e.get("method") == "Network.requestWillBeSent"
             ]
             others = [u for u in requests if u != url]
+            dialogs = [e for e in cdp.events if e.get("method") == "Page.javascriptDialogOpening"]
+            check(not dialogs, f"no JavaScript dialog opened ({len(dialogs)})")
             check(not others, f"no network request besides the report itself ({len(requests)} request(s): {requests[:5]})")
             errors = []
             for e in cdp.events:
