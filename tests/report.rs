@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{add_config, modelbench, values, write_run};
+use common::{add_config, capacity_file, modelbench, values, write_run};
 
 const EVIL: &str = "org/<script>alert(1)</script>";
 
@@ -145,6 +145,8 @@ fn compare_report_goes_next_to_the_charts_and_summarize_report_into_the_model_fo
         );
         add_config(&dir, "\"max_concurrency\": 1, \"max_num_seqs\": 7");
     }
+    capacity_file(&base, "org/a", "20250101_000001", 1, Some(4.0), 500);
+    capacity_file(&base, "org/b", "20250101_000001", 1, Some(6.0), 500);
     let out = d.path().join("plots");
     let (code, stdout, err) = modelbench(&[
         "compare",
@@ -165,6 +167,9 @@ fn compare_report_goes_next_to_the_charts_and_summarize_report_into_the_model_fo
     assert_self_contained(&html);
     assert!(html.contains("Settings that differ"));
     assert!(html.contains("<td class=\"l\">max_num_seqs</td>"));
+    // The capacity chart of the pair.
+    assert!(html.contains("<h2>Capacity</h2>"));
+    assert!(html.contains("<figcaption>Capacity (concurrency): org/b against org/a"));
 
     let (code, stdout, err) = modelbench(&[
         "summarize",
