@@ -47,7 +47,10 @@ $bin report --model1 Qwen3-4B --model2 "$evil" --base-dir "$OUT/evil" --all-conf
   -o "$OUT/evil.html" 2>/dev/null
 python3 scripts/e2e/report_browser.py "$browser" "$OUT/evil.html" "$OUT/evil.png" 14 "$evil"
 
-$bin summarize --model Qwen3-4B --base-dir examples/sweep_configs \
+# summarize writes its CSV into the model folder: a copy, not the repository's example.
+rm -rf "$OUT/example" && mkdir -p "$OUT/example"
+cp -r examples/sweep_configs/Qwen_Qwen3-4B "$OUT/example/"
+$bin summarize --model Qwen3-4B --base-dir "$OUT/example" \
   --report --report-output "$OUT/summary.html" >/dev/null
 python3 scripts/e2e/report_browser.py "$browser" "$OUT/summary.html" "$OUT/summary.png" 0
 
