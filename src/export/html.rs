@@ -404,10 +404,12 @@ pub fn summary_line(cfg: &MultiConfig, j: usize) -> String {
         let diffs: Vec<f64> = pairs.iter().filter_map(|p| p.diff_pct()).collect();
         let lo = diffs.iter().map(|d| d.abs()).fold(f64::INFINITY, f64::min);
         let hi = diffs.iter().map(|d| d.abs()).fold(0.0, f64::max);
-        let amount = if n == 1 || (hi - lo) < 0.05 {
-            format!("{hi:.1} %")
+        let (lo, hi) = (format!("{lo:.1}"), format!("{hi:.1}"));
+        // One number when the x values agree to the decimal shown.
+        let amount = if lo == hi {
+            format!("{hi} %")
         } else {
-            format!("{lo:.1}\u{2013}{hi:.1} %")
+            format!("{lo}\u{2013}{hi} %")
         };
         let untested = pairs.iter().all(|p| p.ci.is_none());
         let note = if untested { " (no interval)" } else { "" };
@@ -932,6 +934,25 @@ mod tests {
         let c = cfg(None);
         let line = summary_line(&c, 0);
         assert!(line.starts_with("20.0 % more throughput (no interval), 18.0 % lower p50 generation latency (no interval)"), "{line}");
+        // Two x values whose changes differ by less than the decimal shown: one number.
+        let mut two = cfg(None);
+        two.xs.push(FieldValue::Num(8192.0));
+        for (k, g) in two.groups.iter_mut().enumerate() {
+            let mut p = g[0][0];
+            p.model2 = agg(if k == 0 { 120.04 } else { 82.0 });
+            g.push(vec![p]);
+        }
+        let line = summary_line(&two, 0);
+        assert!(
+            line.starts_with("20.0 % more throughput (no interval)"),
+            "{line}"
+        );
+        two.groups[0][1][0].model2 = agg(125.0);
+        let line = summary_line(&two, 0);
+        assert!(
+            line.starts_with("20.0\u{2013}25.0 % more throughput"),
+            "{line}"
+        );
         let c = cfg(Some(DiffCi {
             low: -1.0,
             high: 30.0,
