@@ -180,8 +180,7 @@ svg.chart{display:block;width:100%;height:auto;border:1px solid #eee}
 ul.summary li{margin:.2rem 0}
 .warn li{color:#8a5300}
 .muted{color:#666}
-nav ul{columns:2;font-size:.9rem}
-@media print{body{max-width:none;padding:0;font-size:10pt}nav,.noprint{display:none}h2{break-before:auto;break-after:avoid}
+@media print{body{max-width:none;padding:0;font-size:10pt}h2{break-before:auto;break-after:avoid}
  table,figure,svg.chart{break-inside:avoid;page-break-inside:avoid}
  .wrap{overflow:visible}.charts{display:block}}
 ";
