@@ -28,8 +28,12 @@ if [ -z "$browser" ]; then
 fi
 echo "browser: $browser ($("$browser" --version 2>/dev/null || echo unknown version))"
 
-cargo build --quiet --locked
-bin=target/debug/modelbench
+# scripts/test.sh passes the binary its `cargo test` step just built.
+bin=${MODELBENCH_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --quiet --locked
+  bin=target/debug/modelbench
+fi
 
 $bin report --model1 Qwen3-4B --model2 Qwen3-4B-AWQ --base-dir examples/sweep_configs \
   --all-configs -o "$OUT/report.html"

@@ -38,7 +38,8 @@ step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --all-targets --locked -- -D warnings
 step "e2e checkers self-test" python3 scripts/e2e/test_checks.py
 step "cargo test" cargo test --all-targets --locked
-step "HTML report in headless Chromium" bash scripts/e2e-report.sh
+# (the debug binary `cargo test` built for the integration tests)
+step "HTML report in headless Chromium" env MODELBENCH_BIN=target/debug/modelbench bash scripts/e2e-report.sh
 
 if [ "${MODELBENCH_SKIP_E2E:-0}" = "1" ]; then
   echo "== end-to-end tests against vLLM: SKIPPED (MODELBENCH_SKIP_E2E=1)"
