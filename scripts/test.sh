@@ -5,7 +5,9 @@
 #   3. unit and integration tests (cargo test: the real binary against loopback test doubles);
 #   4. `sweep --emit k8s` against the Kubernetes OpenAPI schema (scripts/k8s-validate.sh) and a
 #      real single-node Slurm cluster running `sweep --emit slurm`'s arrays (scripts/e2e-slurm.sh,
-#      installs slurm-wlm and munge from Debian's packages);
+#      installs slurm-wlm and munge from Debian's packages); the HTML report opened in headless
+#      Chromium (scripts/e2e-report.sh: installs the Debian package chromium-headless-shell when
+#      missing);
 #   5. end to end against the real vLLM CPU server (scripts/e2e-vllm.sh: installs the CPU build
 #      into .cache/ on first use; reported loudly as SKIPPED if it cannot be installed).
 # Each step prints its wall time (`== <step>: 123 s`), and the total comes last, with the load
@@ -41,6 +43,8 @@ step "e2e checkers self-test" python3 scripts/e2e/test_checks.py
 step "cargo test" cargo test --all-targets --locked
 step "Kubernetes manifests against the OpenAPI schema" bash scripts/k8s-validate.sh
 step "Slurm job arrays end to end (single-node cluster)" bash scripts/e2e-slurm.sh
+# (the debug binary `cargo test` built for the integration tests)
+step "HTML report in headless Chromium" env MODELBENCH_BIN=target/debug/modelbench bash scripts/e2e-report.sh
 
 if [ "${MODELBENCH_SKIP_E2E:-0}" = "1" ]; then
   echo "== end-to-end tests against vLLM: SKIPPED (MODELBENCH_SKIP_E2E=1)"

@@ -39,6 +39,32 @@ pub enum Command {
     Import(ImportArgs),
     /// Gather the run folders of sweep shards that wrote to separate output folders into one.
     Merge(MergeArgs),
+    /// Compare models as one self-contained HTML file: verdicts on top, the charts and the runs
+    /// behind them below (no network requests; opens from disk).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub sel: Selection,
+    /// The HTML file to write.
+    #[arg(short = 'o', long, default_value = "report.html")]
+    pub output: PathBuf,
+}
+
+impl ReportArgs {
+    /// `compare`'s flags for the same selection, writing only the report.
+    pub fn into_compare(self) -> CompareArgs {
+        CompareArgs {
+            sel: self.sel,
+            output_dir: PathBuf::new(),
+            combined: false,
+            format: ImageFormat::Svg,
+            report: false,
+            report_only: Some(self.output),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -90,8 +116,9 @@ pub enum ImageFormat {
     Both,
 }
 
+/// Which runs `compare` and `report` put side by side (the flags they share).
 #[derive(Debug, Args)]
-pub struct CompareArgs {
+pub struct Selection {
     /// First (baseline) model: `Org/Name`, `Org_Name`, or a unique suffix such as `Name`.
     #[arg(long)]
     pub model1: String,
@@ -102,9 +129,6 @@ pub struct CompareArgs {
     /// Folder holding one sub-folder per model.
     #[arg(long, default_value = DEFAULT_BASE_DIR)]
     pub base_dir: PathBuf,
-    /// Where charts and CSV files are written (created if missing).
-    #[arg(long, default_value = "benchmark_comparison_plots")]
-    pub output_dir: PathBuf,
     /// Tensor parallel size of the configuration to plot.
     #[arg(long, default_value_t = 1)]
     pub tp: u32,
@@ -117,12 +141,12 @@ pub struct CompareArgs {
     /// Plot every (TP, DP, PP) that has results for both models (ignores --tp/--dp/--pp).
     #[arg(long)]
     pub all_configs: bool,
-    /// Also write one figure with all seven metric panels per configuration.
-    #[arg(long)]
-    pub combined: bool,
     /// X axis of the bar charts (and the CSV's second column): `max_num_batched_tokens`,
     /// `max_concurrency`, `request_rate`, or any `benchmark_config` field (e.g. `max_num_seqs`).
     /// The other configuration fields split the charts.
+    #[arg(long = "x", value_name = "FIELD", default_value = "max_num_batched_tokens",
+          value_parser = crate::compare::XField::parse)]
+    pub x: crate::compare::XField,
     /// Also draw load curves: per configuration measured at several loads, latency against
     /// output throughput (one line per model, points labelled by load level), and one Pareto
     /// chart (tokens/s per user against tokens/s per GPU) across every configuration.
@@ -131,16 +155,32 @@ pub struct CompareArgs {
     /// With --curves: divide throughput by the configuration's GPUs (TP·DP·PP).
     #[arg(long, requires = "curves")]
     pub per_gpu: bool,
-    #[arg(long = "x", value_name = "FIELD", default_value = "max_num_batched_tokens",
-          value_parser = crate::compare::XField::parse)]
-    pub x: crate::compare::XField,
-    /// Image format of the charts.
-    #[arg(long, value_enum, default_value_t = ImageFormat::Png)]
-    pub format: ImageFormat,
     /// Keep partial runs (marked interrupted, or with requests not sent); they are left out by
     /// default, and marked `partial` in the tables and CSV files when kept.
     #[arg(long)]
     pub include_partial: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub sel: Selection,
+    /// Where charts and CSV files are written (created if missing).
+    #[arg(long, default_value = "benchmark_comparison_plots")]
+    pub output_dir: PathBuf,
+    /// Also write one figure with all seven metric panels per configuration.
+    #[arg(long)]
+    pub combined: bool,
+    /// Image format of the charts.
+    #[arg(long, value_enum, default_value_t = ImageFormat::Png)]
+    pub format: ImageFormat,
+    /// Also write `report.html` into --output-dir: one self-contained HTML file with the
+    /// verdicts, the charts and the runs behind them (as `modelbench report`).
+    #[arg(long)]
+    pub report: bool,
+    /// Set by `modelbench report`: write only this HTML file (no charts, CSV files or tables).
+    #[arg(skip)]
+    pub report_only: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +198,13 @@ pub struct SummarizeArgs {
     /// default, and marked in the table and in the CSV's `partial` column when kept.
     #[arg(long)]
     pub include_partial: bool,
+    /// Also write the summary as one self-contained HTML file: `report.html` in the model
+    /// folder (or --report-output).
+    #[arg(long)]
+    pub report: bool,
+    /// Where --report writes the page.
+    #[arg(long, value_name = "FILE", requires = "report")]
+    pub report_output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{add_config, modelbench, values, write_run};
+use common::{add_config, capacity_file, modelbench, values, write_run};
 
 /// A run of `model` at TP=`tp`, concurrency `conc`, with throughput `thr`, latencies from
 /// `lat` and a mean TPOT.
@@ -190,22 +190,6 @@ fn curves_without_load_levels_say_so() {
     // older runs without TPOT or mean inter-token latency cannot be placed on the Pareto chart
     assert!(!d.path().join("plots/pareto.csv").exists());
     assert!(err.contains("2 run(s) left off the Pareto chart"), "{err}");
-}
-
-fn capacity_file(base: &Path, model: &str, stamp: &str, tp: u32, max: Option<f64>, slo: u32) {
-    let dir = base.join(model.replace('/', "_"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let max = max.map_or("null".to_owned(), |v| v.to_string());
-    std::fs::write(
-        dir.join(format!("capacity_{stamp}.json")),
-        format!(
-            r#"{{"search_id": "capacity_{stamp}", "configuration": {{"model_name": "{model}", "tensor_parallel_size": {tp},
-                "pipeline_parallel_size": 1, "data_parallel_size": 1, "max_num_batched_tokens": null}},
-                "slo": {{"ttft_ms": {slo}}}, "slo_attainment_target_pct": 99.0, "axis": "concurrency",
-                "max_meeting_slo": {max}, "probes": []}}"#
-        ),
-    )
-    .unwrap();
 }
 
 #[test]

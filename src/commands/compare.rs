@@ -10,6 +10,7 @@ use crate::atomic::write_atomic;
 use crate::cli::{CompareArgs, ImageFormat};
 use crate::compare::{compare, Comparison, GroupKey, MultiConfig, XField};
 use crate::export::csv::{comparison_csv, comparison_csv_multi};
+use crate::export::html::{self, Chart as HtmlChart, Section};
 use crate::export::table::comparison_table;
 use crate::metrics::Metric;
 use crate::plot::{multi_combined_chart_svg, multi_metric_chart_svg, ModelNames, Rasterizer};
@@ -23,32 +24,54 @@ struct Settings {
     x: XField,
     png: bool,
     svg: bool,
+    /// Charts and CSV files are written (not with `modelbench report`, which writes only the page).
+    files: bool,
+    /// Where the HTML report goes, if one is asked for.
+    report: Option<PathBuf>,
+}
+
+/// Prints a warning and keeps it for the report.
+fn warn(list: &mut Vec<String>, w: String) {
+    errln!("warning: {w}");
+    list.push(w);
 }
 
 fn validate(a: &CompareArgs) -> anyhow::Result<Settings> {
-    for (flag, v) in [("--tp", a.tp), ("--dp", a.dp), ("--pp", a.pp)] {
+    for (flag, v) in [("--tp", a.sel.tp), ("--dp", a.sel.dp), ("--pp", a.sel.pp)] {
         if v == 0 {
             bail!("{flag} must be at least 1");
         }
     }
     Ok(Settings {
-        x: a.x.clone(),
-        only: (!a.all_configs).then_some(Parallelism {
-            tp: a.tp,
-            dp: a.dp,
-            pp: a.pp,
+        x: a.sel.x.clone(),
+        only: (!a.sel.all_configs).then_some(Parallelism {
+            tp: a.sel.tp,
+            dp: a.sel.dp,
+            pp: a.sel.pp,
         }),
         png: matches!(a.format, ImageFormat::Png | ImageFormat::Both),
         svg: matches!(a.format, ImageFormat::Svg | ImageFormat::Both),
+        files: a.report_only.is_none(),
+        report: match &a.report_only {
+            Some(p) => Some(p.clone()),
+            None => a.report.then(|| a.output_dir.join("report.html")),
+        },
     })
 }
 
-fn load(base: &Path, name: &str, flag: &str, include_partial: bool) -> anyhow::Result<ModelRuns> {
+/// A model's runs and the warnings about them (printed here, kept for the report).
+fn load(
+    base: &Path,
+    name: &str,
+    flag: &str,
+    include_partial: bool,
+) -> anyhow::Result<(ModelRuns, Vec<String>)> {
     let mut runs = load_model_with_samples(base, name).with_context(|| format!("{flag} {name}"))?;
-    for w in runs.warnings(include_partial) {
+    let warnings = runs.warnings(include_partial);
+    for w in &warnings {
         errln!("warning: {w}");
     }
-    Ok(runs)
+    Ok((runs, warnings))
 }
 
 fn list_keys(keys: &[GroupKey]) -> String {
@@ -118,21 +141,31 @@ fn render(
     out: &Path,
     s: &Settings,
     raster: &Rasterizer,
-) -> anyhow::Result<Vec<PathBuf>> {
-    let (stem, svg) = match chart {
+) -> anyhow::Result<(Vec<PathBuf>, HtmlChart)> {
+    let (stem, svg, title) = match chart {
         Chart::Metric(m) => (
             format!("{}_{}", m.key(), c.par.file_tag()),
             multi_metric_chart_svg(c, *m, names),
+            m.title(),
         ),
         Chart::Combined => (
             format!("combined_{}", c.par.file_tag()),
             multi_combined_chart_svg(c, names),
+            "All metrics".to_owned(),
         ),
     };
-    write_chart(out, &stem, &svg, s, raster)
+    let files = write_chart(out, &stem, &svg, s, raster)?;
+    Ok((
+        files,
+        HtmlChart {
+            title: format!("{title} \u{2014} {}", c.par),
+            svg,
+        },
+    ))
 }
 
-/// Writes one chart as SVG and/or PNG; returns the files written.
+/// Writes one chart as SVG and/or PNG (nothing when only the report is written); returns the
+/// files written.
 fn write_chart(
     out: &Path,
     stem: &str,
@@ -141,6 +174,9 @@ fn write_chart(
     raster: &Rasterizer,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
+    if !s.files {
+        return Ok(written);
+    }
     if s.svg {
         let p = out.join(format!("{stem}.svg"));
         write_atomic(&p, svg.as_bytes(), false)
@@ -158,47 +194,57 @@ fn write_chart(
     Ok(written)
 }
 
-fn write_csv(p: &Path, bytes: &[u8]) -> anyhow::Result<PathBuf> {
+fn write_csv(p: &Path, bytes: &[u8], s: &Settings) -> anyhow::Result<Option<PathBuf>> {
+    if !s.files {
+        return Ok(None);
+    }
     write_atomic(p, bytes, false).with_context(|| format!("cannot write {}", p.display()))?;
-    Ok(p.to_path_buf())
+    Ok(Some(p.to_path_buf()))
 }
 
+/// Files written and the charts drawn (for the report).
+type Drawn = (Vec<PathBuf>, Vec<HtmlChart>);
+
 /// `--curves`: a curves figure (and CSV) per family measured at several loads, and the Pareto
-/// chart (and CSV). Returns the files written.
+/// chart (and CSV). Returns the files written and the charts.
 fn curves_output(
     models: &[&ModelRuns],
     names: &ModelNames,
     a: &CompareArgs,
     s: &Settings,
     raster: &Rasterizer,
-) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
+    warned: &mut Vec<String>,
+) -> anyhow::Result<Drawn> {
+    let (mut files, mut charts) = (Vec::new(), Vec::new());
     let fams = crate::curves::families(models, s.only);
     if fams.is_empty() {
-        errln!(
-            "warning: --curves: no configuration{} was measured at two or more loads (`run --concurrency 1,4,16` or `--request-rate 1,2,4` measures several)",
+        warn(warned, format!(
+            "--curves: no configuration{} was measured at two or more loads (`run --concurrency 1,4,16` or `--request-rate 1,2,4` measures several)",
             s.only.map(|p| format!(" at {p}")).unwrap_or_default()
-        );
+        ));
     }
-    let drawn: Vec<anyhow::Result<Vec<PathBuf>>> = fams
+    let drawn: Vec<anyhow::Result<(Vec<PathBuf>, HtmlChart)>> = fams
         .par_iter()
         .map(|f| {
             let stem = format!("curves_{}", f.key.file_tag());
-            let svg = crate::plot::curves_chart_svg(f, names, a.per_gpu);
+            let svg = crate::plot::curves_chart_svg(f, names, a.sel.per_gpu);
             let mut w = write_chart(&a.output_dir, &stem, &svg, s, raster)?;
             let p = a.output_dir.join(format!("{stem}.csv"));
-            w.push(write_csv(&p, &crate::export::csv::curves_csv(f))?);
-            Ok(w)
+            w.extend(write_csv(&p, &crate::export::csv::curves_csv(f), s)?);
+            let title = format!("Load curves \u{2014} {}", f.key);
+            Ok((w, HtmlChart { title, svg }))
         })
         .collect();
     for d in drawn {
-        files.extend(d?);
+        let (f, c) = d?;
+        files.extend(f);
+        charts.push(c);
     }
     let (pts, unplaced) = crate::curves::pareto(models, s.only);
     if unplaced > 0 {
-        errln!(
-            "warning: --curves: {unplaced} run(s) left off the Pareto chart: no mean TPOT or inter-token latency, or no throughput"
-        );
+        warn(warned, format!(
+            "--curves: {unplaced} run(s) left off the Pareto chart: no mean TPOT or inter-token latency, or no throughput"
+        ));
     }
     if pts.iter().any(|(_, p)| !p.is_empty()) {
         let scope = match s.only {
@@ -208,13 +254,17 @@ fn curves_output(
         let svg = crate::plot::pareto_chart_svg(&pts, names, &scope);
         files.extend(write_chart(&a.output_dir, "pareto", &svg, s, raster)?);
         let p = a.output_dir.join("pareto.csv");
-        files.push(write_csv(&p, &crate::export::csv::pareto_csv(&pts))?);
+        files.extend(write_csv(&p, &crate::export::csv::pareto_csv(&pts), s)?);
+        charts.push(HtmlChart {
+            title: format!("Pareto: tokens/s per user against tokens/s per GPU \u{2014} {scope}"),
+            svg,
+        });
     }
-    Ok(files)
+    Ok((files, charts))
 }
 
 /// Capacity charts (and one CSV) for each candidate whose `capacity_*.json` answers share an
-/// axis and SLO with model 1's. Returns the files written.
+/// axis and SLO with model 1's. Returns the files written and the charts.
 fn capacity_output(
     m1: &ModelRuns,
     cands: &[&ModelRuns],
@@ -222,11 +272,12 @@ fn capacity_output(
     a: &CompareArgs,
     s: &Settings,
     raster: &Rasterizer,
-) -> anyhow::Result<Vec<PathBuf>> {
-    let read = |m: &ModelRuns| {
+    warned: &mut Vec<String>,
+) -> anyhow::Result<Drawn> {
+    let mut read = |m: &ModelRuns| {
         let (entries, warnings) = crate::summary::read_capacity_files(&m.dir);
         for w in warnings {
-            errln!("warning: {w}");
+            warn(warned, w);
         }
         entries
             .into_iter()
@@ -235,9 +286,9 @@ fn capacity_output(
     };
     let base = read(m1);
     if base.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
-    let mut files = Vec::new();
+    let (mut files, mut charts) = (Vec::new(), Vec::new());
     let mut rows: Vec<(String, crate::curves::CapacityPair)> = Vec::new();
     for (j, c) in cands.iter().enumerate() {
         let pairs = crate::curves::capacity_pairs(&base, &read(c));
@@ -252,29 +303,50 @@ fn capacity_output(
             };
             let svg = crate::plot::capacity_chart_svg(pair, &pair_names);
             files.extend(write_chart(&a.output_dir, &stem, &svg, s, raster)?);
+            charts.push(HtmlChart {
+                title: format!(
+                    "Capacity ({}): {} against {}",
+                    pair.axis, names.candidates[j], names.model1
+                ),
+                svg,
+            });
             rows.push((names.candidates[j].to_owned(), pair.clone()));
         }
     }
     if !rows.is_empty() {
         let p = a.output_dir.join("capacity_comparison.csv");
-        files.push(write_csv(&p, &crate::export::csv::capacity_csv(&rows))?);
+        files.extend(write_csv(&p, &crate::export::csv::capacity_csv(&rows), s)?);
     }
-    Ok(files)
+    Ok((files, charts))
 }
 
 pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
     let s = validate(&a)?;
     let (m1, cands) = rayon::join(
-        || load(&a.base_dir, &a.model1, "--model1", a.include_partial),
         || {
-            a.model2
+            load(
+                &a.sel.base_dir,
+                &a.sel.model1,
+                "--model1",
+                a.sel.include_partial,
+            )
+        },
+        || {
+            a.sel
+                .model2
                 .par_iter()
-                .map(|name| load(&a.base_dir, name, "--model2", a.include_partial))
+                .map(|name| load(&a.sel.base_dir, name, "--model2", a.sel.include_partial))
                 .collect::<Vec<_>>()
         },
     );
-    let m1 = m1?;
-    let cands: Vec<ModelRuns> = cands.into_iter().collect::<anyhow::Result<_>>()?;
+    let (m1, mut warned) = m1?;
+    let mut cand_runs: Vec<ModelRuns> = Vec::new();
+    for c in cands {
+        let (c, w) = c?;
+        warned.extend(w);
+        cand_runs.push(c);
+    }
+    let cands = cand_runs;
     if let XField::Setting(f) = &s.x {
         for m in std::iter::once(&m1).chain(&cands) {
             if !m
@@ -309,9 +381,9 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
             if cands.len() == 1 {
                 bail!("nothing to compare: {why}");
             }
-            eprintln!(
-                "warning: {} left out, nothing to compare: {why}",
-                cmp.model2
+            warn(
+                &mut warned,
+                format!("{} left out, nothing to compare: {why}", cmp.model2),
             );
             continue;
         }
@@ -321,43 +393,42 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
         bail!("nothing to compare: no --model2 shares a configuration with --model1");
     }
 
-    let mut warned: Vec<String> = Vec::new();
     for (cmp, (model, key, settings)) in cmps
         .iter()
         .flat_map(|(_, c)| c.mixed.iter().map(move |m| (c, m)))
     {
         let w = format!(
-            "warning: {model} at {}: runs differ in other server settings ({}); they are averaged as repeats",
+            "{model} at {}: runs differ in other server settings ({}); they are averaged as repeats",
             cmp.key_text(key),
             settings.join(" | ")
         );
         if !warned.contains(&w) {
-            errln!("{w}");
-            warned.push(w);
+            warn(&mut warned, w);
         }
     }
     for c in cmps.iter().map(|(_, c)| c) {
         if !c.mixed_definitions.is_empty() {
             let w = format!(
-                "warning: {} vs {}: runs measured with different metric definitions side by side ({}); TTFT, inter-token latency, generation latency and throughput are not defined the same way (docs/metrics.md, \"modelbench and vllm bench serve\")",
+                "{} vs {}: runs measured with different metric definitions side by side ({}); TTFT, inter-token latency, generation latency and throughput are not defined the same way (docs/metrics.md, \"modelbench and vllm bench serve\")",
                 c.model1,
                 c.model2,
                 c.mixed_definitions.join(" | ")
             );
             if !warned.contains(&w) {
-                errln!("{w}");
-                warned.push(w);
+                warn(&mut warned, w);
             }
         }
     }
     for (m2, _) in &cmps {
         if let Some(w) = crate::compare::version_warning(&m1, m2) {
-            errln!("warning: {w}");
+            warn(&mut warned, w);
         }
     }
 
-    std::fs::create_dir_all(&a.output_dir)
-        .with_context(|| format!("cannot create --output-dir {}", a.output_dir.display()))?;
+    if s.files {
+        std::fs::create_dir_all(&a.output_dir)
+            .with_context(|| format!("cannot create --output-dir {}", a.output_dir.display()))?;
+    }
     let names = ModelNames {
         model1: &cmps[0].1.model1,
         candidates: cmps.iter().map(|(_, c)| c.model2.as_str()).collect(),
@@ -371,16 +442,22 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
     let jobs: Vec<(usize, &Chart)> = (0..configs.len())
         .flat_map(|i| charts.iter().map(move |c| (i, c)))
         .collect();
-    let rendered: Vec<anyhow::Result<Vec<PathBuf>>> = jobs
+    let rendered: Vec<anyhow::Result<(Vec<PathBuf>, HtmlChart)>> = jobs
         .par_iter()
         .map(|(i, chart)| render(&configs[*i], chart, &names, &a.output_dir, &s, &raster))
         .collect();
     let mut files: Vec<Vec<PathBuf>> = vec![Vec::new(); configs.len()];
+    let mut svgs: Vec<Vec<HtmlChart>> = vec![Vec::new(); configs.len()];
     for ((i, _), r) in jobs.iter().zip(rendered) {
-        files[*i].extend(r?);
+        let (f, chart) = r?;
+        files[*i].extend(f);
+        svgs[*i].push(chart);
     }
 
     for (c, files) in configs.iter().zip(&mut files) {
+        if !s.files {
+            break;
+        }
         let p = a
             .output_dir
             .join(format!("comparison_{}.csv", c.par.file_tag()));
@@ -409,9 +486,13 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
     let model_refs: Vec<&ModelRuns> = std::iter::once(&m1)
         .chain(cmps.iter().map(|(m, _)| *m))
         .collect();
-    let mut extra = capacity_output(&m1, &model_refs[1..], &names, &a, &s, &raster)?;
-    if a.curves {
-        extra.extend(curves_output(&model_refs, &names, &a, &s, &raster)?);
+    let (mut extra, capacity_charts) =
+        capacity_output(&m1, &model_refs[1..], &names, &a, &s, &raster, &mut warned)?;
+    let mut curve_charts = Vec::new();
+    if a.sel.curves {
+        let (f, c) = curves_output(&model_refs, &names, &a, &s, &raster, &mut warned)?;
+        extra.extend(f);
+        curve_charts = c;
     }
     if !extra.is_empty() {
         println!("\nfiles:");
@@ -420,6 +501,7 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
         }
     }
     // Model 1's configurations that no candidate shares.
+    let mut not_compared = Vec::new();
     let only_model1: Vec<GroupKey> = cmps[0]
         .1
         .only_model1
@@ -437,6 +519,7 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
                 outln!("\nonly {name} has (not plotted):");
                 for k in keys {
                     outln!("  {}", cmp.key_text(k));
+                    not_compared.push(format!("only {name} has: {}", cmp.key_text(k)));
                 }
             }
         }
@@ -447,6 +530,58 @@ pub fn execute(a: CompareArgs) -> anyhow::Result<ExitCode> {
         .map(|(m, c)| format!("{} ({} runs)", c.model2, m.runs.len()))
         .collect::<Vec<_>>()
         .join(", ");
+    if let Some(path) = &s.report {
+        let (pareto, curves): (Vec<HtmlChart>, Vec<HtmlChart>) = curve_charts
+            .into_iter()
+            .partition(|c| c.title.starts_with("Pareto"));
+        let mut sections = Vec::new();
+        if a.sel.curves {
+            sections.push(Section {
+                heading: "Load curves".into(),
+                note: curves
+                    .is_empty()
+                    .then(|| "No configuration was measured at two or more loads.".to_owned()),
+                charts: curves,
+            });
+            sections.push(Section {
+                heading: "Pareto".into(),
+                note: pareto.is_empty().then(|| {
+                    "No run has both a mean TPOT (or inter-token latency) and a throughput."
+                        .to_owned()
+                }),
+                charts: pareto,
+            });
+        }
+        if !capacity_charts.is_empty() {
+            sections.push(Section {
+                heading: "Capacity".into(),
+                note: None,
+                charts: capacity_charts,
+            });
+        }
+        let page = html::compare_html(&html::CompareReport {
+            model1: names.model1,
+            candidates: names.candidates.clone(),
+            configs: configs
+                .iter()
+                .zip(svgs)
+                .map(|(cfg, charts)| html::ConfigReport {
+                    cfg,
+                    charts,
+                    runs: super::report::runs_behind(cfg, &model_refs, &s.x),
+                    differing: super::report::differing_settings(cfg, &model_refs, &s.x),
+                })
+                .collect(),
+            extra: sections,
+            not_compared,
+            warnings: warned,
+        });
+        super::report::write_html(path, &page)?;
+        outln!("wrote {} ({} KB)", path.display(), page.len() / 1024);
+        if !s.files {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     outln!(
         "\ncompared {} configuration(s) of {} ({} runs) and {}{}; output in {}",
         configs.len(),

@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod import;
 pub mod merge;
+pub mod report;
 pub mod run;
 pub mod settings;
 pub mod summarize;
@@ -21,5 +22,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sweep(a) => sweep::execute(*a),
         Command::Import(a) => import::execute(a),
         Command::Merge(a) => merge::execute(a),
+        Command::Report(a) => compare::execute(a.into_compare()),
     }
 }

@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use crate::atomic::write_atomic;
 use crate::cli::SummarizeArgs;
 use crate::export::csv::{sort_runs, summary_csv};
+use crate::export::html::{summary_html, SummaryReport};
 use crate::export::table::{fmt_value, summary_table};
 use crate::results::discover::load_model;
 use crate::summary::{
@@ -26,12 +27,11 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     };
     let mut model =
         load_model(&a.base_dir, &a.model).with_context(|| format!("--model {}", a.model))?;
-    for w in model.warnings(a.include_partial) {
-        errln!("warning: {w}");
-    }
+    let mut warnings = model.warnings(a.include_partial);
     // A broken capacity file is one warning line; the rest of the summary is still printed.
     let (capacity, capacity_warnings) = read_capacity_files(&model.dir);
-    for w in &capacity_warnings {
+    warnings.extend(capacity_warnings);
+    for w in &warnings {
         errln!("warning: {w}");
     }
     if let Some(why) = model.why_empty() {
@@ -56,6 +56,10 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     }
 
     let missing = missing_configs(&grid, &model.runs);
+    let missing_lines: Vec<String> = missing_groups(&grid, &missing)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     if missing.is_empty() {
         println!("\nevery configuration of the expected grid has a result");
     } else {
@@ -65,7 +69,7 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
             missing.len(),
             grid.configs().len()
         );
-        for g in missing_groups(&grid, &missing) {
+        for g in &missing_lines {
             println!("  {g}");
         }
     }
@@ -87,6 +91,37 @@ pub fn execute(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     print_capacity(&capacity);
+    if a.report {
+        let path = a
+            .report_output
+            .clone()
+            .unwrap_or_else(|| model.dir.join("report.html"));
+        let table = capacity_table(&capacity);
+        let page = summary_html(&SummaryReport {
+            model: model.display_name(),
+            runs: &model.runs,
+            missing: missing_lines,
+            missing_count: missing.len(),
+            missing_of: grid.configs().len(),
+            best: best_per_metric(&model.runs),
+            capacity_best: best_by_capacity_per_gpu(&table)
+                .iter()
+                .map(|b| {
+                    format!(
+                        "best by capacity per GPU ({}, SLO {}): {} \u{2014} {} per GPU",
+                        b.axis,
+                        b.slo,
+                        b.config_text(),
+                        fmt_value(b.per_gpu())
+                    )
+                })
+                .collect(),
+            capacity: table,
+            warnings,
+        });
+        super::report::write_html(&path, &page)?;
+        outln!("wrote {}", path.display());
+    }
     csv_result?;
     Ok(ExitCode::SUCCESS)
 }

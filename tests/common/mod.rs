@@ -250,3 +250,21 @@ pub fn write_run_requests(
     std::fs::write(dir.join("benchmark_results.json"), json).unwrap();
     dir
 }
+
+/// Writes `<base>/<model folder>/capacity_<stamp>.json` as `run --find-max concurrency` does:
+/// model `model` at TP=`tp`, max concurrency meeting a `ttft_ms=slo` SLO (`None`: none met).
+pub fn capacity_file(base: &Path, model: &str, stamp: &str, tp: u32, max: Option<f64>, slo: u32) {
+    let dir = base.join(model.replace('/', "_"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let max = max.map_or("null".to_owned(), |v| v.to_string());
+    std::fs::write(
+        dir.join(format!("capacity_{stamp}.json")),
+        format!(
+            r#"{{"search_id": "capacity_{stamp}", "configuration": {{"model_name": "{model}", "tensor_parallel_size": {tp},
+                "pipeline_parallel_size": 1, "data_parallel_size": 1, "max_num_batched_tokens": null}},
+                "slo": {{"ttft_ms": {slo}}}, "slo_attainment_target_pct": 99.0, "axis": "concurrency",
+                "max_meeting_slo": {max}, "probes": []}}"#
+        ),
+    )
+    .unwrap();
+}
