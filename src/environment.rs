@@ -24,12 +24,15 @@ pub struct ServerInfo {
 impl ServerInfo {
     /// Asks the server (`base_url` with or without `/v1`); each answer that is missing or
     /// malformed leaves its field empty.
-    pub async fn fetch(base_url: &str, model: &str) -> ServerInfo {
+    pub async fn fetch(
+        base_url: &str,
+        model: &str,
+        tls: &crate::client::tls::TlsSettings,
+    ) -> ServerInfo {
         let Ok(api) = crate::client::api_root(base_url) else {
             return ServerInfo::default();
         };
-        let Ok(client) = reqwest::Client::builder()
-            .no_proxy()
+        let Ok(client) = crate::client::tls::side_client(tls)
             .timeout(PROBE_TIMEOUT)
             .build()
         else {

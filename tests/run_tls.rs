@@ -98,6 +98,18 @@ fn https_with_ca_cert_measures_as_plain_http_does() {
         GAP_MS + 30.0,
     );
     assert!(!r.stderr().contains("--insecure"));
+    // The side channels use the same TLS settings: /metrics was scraped over https.
+    assert!(!r.stderr().contains("warning"), "{}", r.stderr());
+    let sm = &r.results["server_metrics"];
+    assert_eq!(sm["complete"], true, "{sm}");
+    assert!(
+        sm["source"].as_str().unwrap_or("").starts_with("https://"),
+        "{sm}"
+    );
+    assert_eq!(
+        sm["generation_tokens"].as_f64(),
+        s["total_output_tokens"].as_f64()
+    );
 }
 
 #[test]
@@ -183,10 +195,11 @@ fn faults_over_tls_keep_their_kinds() {
 fn a_plain_http_server_behind_an_https_url_is_a_handshake_failure() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = std::thread::spawn(move || {
+    // Answers every connection (the run's requests, and its side channels: /version, /metrics)
+    // until the test ends.
+    std::thread::spawn(move || {
         use std::io::{Read, Write};
-        for _ in 0..2 {
-            let (mut s, _) = listener.accept().unwrap();
+        while let Ok((mut s, _)) = listener.accept() {
             let mut buf = [0u8; 4096];
             let _ = s.read(&mut buf);
             let _ = s.write_all(
@@ -201,7 +214,6 @@ fn a_plain_http_server_behind_an_https_url_is_a_handshake_failure() {
         2,
         &["--concurrency", "1"],
     );
-    server.join().unwrap();
     assert_eq!(r.code(), Some(1), "stderr: {}", r.stderr());
     assert_eq!(
         r.summary()["errors_by_kind"],

@@ -140,6 +140,18 @@ pub fn client_config(s: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, rustl
     Ok(Arc::new(cfg))
 }
 
+/// A reqwest client builder for the side channels of a run (the `/metrics` scrape, `/version`,
+/// `/v1/models`): with the run's TLS settings (`--ca-cert`, `--insecure`, the same roots as the
+/// measuring client), so an `https://` server is reached the same way; never through a proxy.
+pub fn side_client(s: &TlsSettings) -> reqwest::ClientBuilder {
+    let b = reqwest::Client::builder().no_proxy();
+    match client_config(s) {
+        Ok(cfg) => b.use_preconfigured_tls((*cfg).clone()),
+        // An unusable configuration fails the measuring client first, with its own message.
+        Err(_) => b,
+    }
+}
+
 /// `--insecure`: any certificate is accepted; the handshake's signatures are still verified.
 #[derive(Debug)]
 struct AcceptAnyCertificate(Arc<CryptoProvider>);

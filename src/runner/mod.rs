@@ -197,7 +197,7 @@ pub async fn run_to_folder(
         bench::open_run_folder(settings, meta, &wl, tokenizer.as_deref(), started_at)?;
     // Before any request: nothing is in flight while the server and host are asked.
     let (server_info, host_info) = tokio::join!(
-        crate::environment::ServerInfo::fetch(&meta.base_url, &settings.model),
+        crate::environment::ServerInfo::fetch(&meta.base_url, &settings.model, &meta.tls),
         crate::environment::HostInfo::read()
     );
     let client = bench::make_client(settings, meta, &wl, tokenizer, nofile, &mut log)?;
@@ -207,7 +207,7 @@ pub async fn run_to_folder(
     let scraper = match settings.server_metrics {
         Some(interval) if !warmup.interrupted => {
             match crate::server_metrics::scrape::metrics_url(&meta.base_url) {
-                Some(url) => Some(Scraper::start(url, interval, clock.start).await),
+                Some(url) => Some(Scraper::start(url, interval, clock.start, &meta.tls).await),
                 None => None,
             }
         }

@@ -97,7 +97,13 @@ fn describe(e: &reqwest::Error) -> String {
 impl Scraper {
     /// Starts scraping `url` every `interval`, seconds counted from `origin`. Returns once the
     /// first scrape is done (or failed, or [`SCRAPE_TIMEOUT`] passed).
-    pub async fn start(url: reqwest::Url, interval: Duration, origin: Instant) -> Scraper {
+    pub async fn start(
+        url: reqwest::Url,
+        interval: Duration,
+        origin: Instant,
+        tls: &crate::client::tls::TlsSettings,
+    ) -> Scraper {
+        let builder = crate::client::tls::side_client(tls);
         let shared = Arc::new(Mutex::new(Collected::new(url.as_str(), interval)));
         let (stop, stop_rx) = mpsc::channel::<u64>();
         let (done_tx, done) = mpsc::channel::<()>();
@@ -111,8 +117,7 @@ impl Scraper {
                     .build()
                     .ok()
                     .zip(
-                        reqwest::Client::builder()
-                            .no_proxy()
+                        builder
                             .timeout(SCRAPE_TIMEOUT)
                             .pool_max_idle_per_host(1)
                             .build()
