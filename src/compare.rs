@@ -517,6 +517,7 @@ mod tests {
             partial: None,
             invalid_values: Vec::new(),
             server_version: None,
+            server_view: None,
             samples: None,
         }
     }

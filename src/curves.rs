@@ -348,6 +348,7 @@ mod tests {
             tpot_mean_ms: tpot,
             definitions: None,
             server_version: None,
+            server_view: None,
             partial: None,
             invalid_values: Vec::new(),
             samples: None,

@@ -804,6 +804,7 @@ pub(crate) mod tests {
             partial: None,
             invalid_values: Vec::new(),
             server_version: None,
+            server_view: None,
         }
     }
 

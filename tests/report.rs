@@ -60,11 +60,16 @@ fn assert_self_contained(html: &str) {
         "//cdn",
         "<link",
         "@import",
-        " src=",
         "href=\"http",
     ] {
         assert!(!without_ns.contains(needle), "{needle}");
     }
+    // The only sources are embedded images (the run timelines).
+    assert_eq!(
+        html.matches(" src=").count(),
+        html.matches(" src=\"data:image/png;base64,").count(),
+        "a src= that is not an embedded image"
+    );
     for (i, _) in html.match_indices("url(") {
         assert!(html[i + 4..].starts_with('#'));
     }
@@ -197,4 +202,91 @@ fn compare_report_goes_next_to_the_charts_and_summarize_report_into_the_model_fo
         8,
         "one row per run"
     );
+}
+
+/// Runs written since the server view (issue 12) carry the server's version, its `/metrics`
+/// over the run, the host and a timeline: the report lists them per run, sums up the
+/// environment per model and embeds the timelines as images (data: URIs, no file reference).
+#[test]
+fn server_view_environment_and_timelines_are_in_the_report() {
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("results");
+    for (i, (model, version)) in [("org/a", "0.32.0"), ("org/b", "0.33.1")]
+        .iter()
+        .enumerate()
+    {
+        let dir = write_run(
+            &base,
+            &model.replace('/', "_"),
+            &format!("run_2025010{i}_000001"),
+            model,
+            1,
+            1,
+            1,
+            4096,
+            values(100.0, 10.0),
+        );
+        let p = dir.join("benchmark_results.json");
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap().replace("NaN", "null"))
+                .unwrap();
+        doc["benchmark_stats"]["summary"]["total_output_tokens"] = 640.into();
+        doc["run_info"] = serde_json::json!({
+            "server_version": version,
+            "host_cpu_model": "AMD EPYC <9654>",
+            "host_cpu_cores": 96,
+            "gpus": [{"name": "NVIDIA H100 80GB HBM3", "memory_total_mib": 81559, "driver_version": "550.54"},
+                     {"name": "NVIDIA H100 80GB HBM3", "memory_total_mib": 81559, "driver_version": "550.54"}]
+        });
+        doc["server_metrics"] = serde_json::json!({
+            "complete": true, "warning": null,
+            "num_requests_running": {"max": 8.0, "mean": 6.0},
+            "num_requests_waiting": {"max": 2.0, "mean": 0.5},
+            "kv_cache_usage_perc": {"max": 0.42, "mean": 0.3},
+            "num_preemptions": 0.0,
+            "generation_tokens": if i == 0 { 640.0 } else { 650.0 }
+        });
+        std::fs::write(&p, doc.to_string()).unwrap();
+        // A real PNG (1×1), standing in for the timeline `run` draws.
+        let png: &[u8] = &[
+            0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, 0x49, 0x48, 0x44, 0x52,
+            0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1F, 0x15, 0xC4, 0x89, 0, 0, 0, 0x0A, 0x49,
+            0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0, 1, 0, 0, 5, 0, 1, 0x0D, 0x0A, 0x2D, 0xB4, 0, 0,
+            0, 0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+        ];
+        std::fs::write(dir.join("timeline.png"), png).unwrap();
+    }
+    let out = d.path().join("r.html");
+    let (code, stdout, err) = modelbench(&[
+        "report",
+        "--model1",
+        "org/a",
+        "--model2",
+        "org/b",
+        "--base-dir",
+        base.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    assert!(err.contains("different vLLM versions"), "{err}");
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert_self_contained(&html);
+    assert!(html.contains("<h2 id=\"environment\">Environment</h2>"));
+    assert!(
+        html.contains("org/a: vLLM 0.32.0; GPUs: 2 × NVIDIA H100 80GB HBM3 (81559 MiB, driver 550.54); host: AMD EPYC &lt;9654&gt;, 96 cores"),
+        "{html}"
+    );
+    assert!(html.contains("vLLM 0.32.0; running ≤ 8, waiting ≤ 2, KV cache ≤ 42 %, 0 preemptions, generation tokens 640 = client"));
+    assert!(html.contains("generation tokens: server 650, client 640"));
+    assert_eq!(
+        html.matches("src=\"data:image/png;base64,iVBORw0KGgo")
+            .count(),
+        2
+    );
+    assert!(
+        !html.contains("timeline.png\""),
+        "no reference to the file itself"
+    );
+    assert!(html.contains("different vLLM versions"));
 }

@@ -109,6 +109,7 @@ mod tests {
             model_name: None,
             definitions: None,
             server_version: None,
+            server_view: None,
             config: ConfigKey {
                 par: Parallelism {
                     tp: 1,

@@ -54,7 +54,7 @@ pub struct Section {
 }
 
 /// One run folder behind a bar.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunRow {
     pub model: String,
     /// The x value the run is averaged into.
@@ -62,6 +62,14 @@ pub struct RunRow {
     pub folder: String,
     /// Requests measured (completed), when the run folder records it.
     pub notes: Vec<String>,
+    /// The server's version (`run_info.server_version`), empty when not recorded.
+    pub server_version: String,
+    /// GPUs and host, empty when not recorded.
+    pub environment: String,
+    /// The server's own metrics over the run, in one line; empty when not scraped.
+    pub server_metrics: String,
+    /// The run's `timeline.png`, when it has one.
+    pub timeline: Option<std::path::PathBuf>,
 }
 
 impl RunRow {
@@ -80,9 +88,16 @@ impl RunRow {
         if let Some(d) = &r.definitions {
             notes.push(format!("imported ({d} definitions)"));
         }
+        let view = r.server_view.as_deref();
         RunRow {
             model: model.to_owned(),
             x,
+            server_version: r.server_version.clone().unwrap_or_default(),
+            environment: view.and_then(|v| v.environment.clone()).unwrap_or_default(),
+            server_metrics: view.and_then(|v| v.metrics.clone()).unwrap_or_default(),
+            timeline: view
+                .filter(|v| v.timeline)
+                .map(|_| r.dir.join("timeline.png")),
             folder: r
                 .dir
                 .file_name()
@@ -176,6 +191,7 @@ table.sortable th{cursor:pointer}
 figure{margin:1rem 0;break-inside:avoid;page-break-inside:avoid}
 figcaption{font-size:.9rem;color:#444}
 svg.chart{display:block;width:100%;height:auto;border:1px solid #eee}
+img.timeline{display:block;width:100%;height:auto;border:1px solid #eee}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:0 1rem}
 ul.summary li{margin:.2rem 0}
 .warn li{color:#8a5300}
@@ -562,6 +578,7 @@ pub fn compare_html(r: &CompareReport) -> String {
         out.push_str("<h3>Not compared (one side only)</h3>\n");
         list(&mut out, "", &r.not_compared);
     }
+    let mut embedded = 0;
     for (i, c) in r.configs.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -590,6 +607,7 @@ pub fn compare_html(r: &CompareReport) -> String {
             out.push_str("</tbody></table></div>\n");
         }
         runs_table(&mut out, &c.runs, &c.cfg.x_name);
+        embedded += timelines(&mut out, &c.runs, MAX_TIMELINES - embedded);
     }
     for (k, s) in r.extra.iter().enumerate() {
         let _ = writeln!(out, "<h2>{}</h2>", esc(&s.heading));
@@ -602,7 +620,13 @@ pub fn compare_html(r: &CompareReport) -> String {
         }
         out.push_str("</div>\n");
     }
-    out.push_str("<h2>Server metrics, timelines, environment</h2>\n<p class=\"muted\">Not in this report yet: run folders do not record them in a form the report reads.</p>\n");
+    environment_section(
+        &mut out,
+        &r.configs
+            .iter()
+            .flat_map(|c| c.runs.iter())
+            .collect::<Vec<_>>(),
+    );
     warnings(&mut out, &r.warnings);
     tail(&mut out);
     out
@@ -617,29 +641,147 @@ fn warnings(out: &mut String, w: &[String]) {
     }
 }
 
+/// How many run timelines one report embeds at most (each ~50–100 KB); the rest stay in their
+/// run folders, and the report says how many.
+pub const MAX_TIMELINES: usize = 24;
+
 fn runs_table(out: &mut String, runs: &[RunRow], x_name: &str) {
     if runs.is_empty() {
         return;
     }
+    let server = runs
+        .iter()
+        .any(|r| !r.server_version.is_empty() || !r.server_metrics.is_empty());
+    let env = runs.iter().any(|r| !r.environment.is_empty());
     let _ = write!(
         out,
         "<h3>Runs behind the bars ({} run folders)</h3>\n<div class=\"wrap\"><table class=\"sortable\"><thead><tr>\
-         <th class=\"l\">model</th><th class=\"l\">{}</th><th class=\"l\">folder</th><th class=\"l\">date</th><th class=\"l\">notes</th></tr></thead><tbody>\n",
+         <th class=\"l\">model</th><th class=\"l\">{}</th><th class=\"l\">folder</th><th class=\"l\">date</th><th class=\"l\">notes</th>",
         runs.len(),
         esc(x_name)
     );
+    if server {
+        out.push_str("<th class=\"l\">server (version; its own /metrics over the run)</th>");
+    }
+    if env {
+        out.push_str("<th class=\"l\">environment</th>");
+    }
+    out.push_str("</tr></thead><tbody>\n");
     for r in runs {
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>",
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>",
             esc(&r.model),
             esc(&r.x),
             esc(&r.folder),
             esc(&r.date().unwrap_or_default()),
             esc(&r.notes.join("; "))
         );
+        if server {
+            let v = match (r.server_version.as_str(), r.server_metrics.as_str()) {
+                ("", m) => m.to_owned(),
+                (v, "") => format!("vLLM {v}"),
+                (v, m) => format!("vLLM {v}; {m}"),
+            };
+            let _ = write!(out, "<td class=\"l\">{}</td>", esc(&v));
+        }
+        if env {
+            let _ = write!(out, "<td class=\"l\">{}</td>", esc(&r.environment));
+        }
+        out.push_str("</tr>\n");
     }
     out.push_str("</tbody></table></div>\n");
+}
+
+/// The runs' timelines (`timeline.png`, issue 12) as embedded images, up to `budget` of them;
+/// returns how many were embedded. A file that cannot be read is named instead.
+fn timelines(out: &mut String, runs: &[RunRow], budget: usize) -> usize {
+    use base64::Engine as _;
+    let with: Vec<&RunRow> = runs.iter().filter(|r| r.timeline.is_some()).collect();
+    if with.is_empty() || budget == 0 {
+        return 0;
+    }
+    out.push_str("<h3>Timelines (requests in flight, the server's running and waiting, KV cache, tokens/s)</h3>\n<div class=\"charts\">\n");
+    let mut n = 0;
+    for r in with.iter().take(budget) {
+        let Some(path) = &r.timeline else { continue };
+        let caption = format!("{} \u{2014} {} \u{2014} {}", r.model, r.x, r.folder);
+        match crate::results::read::read_bounded(path, "timeline") {
+            Ok(Some(png)) if png.starts_with(b"\x89PNG\r\n\x1a\n") => {
+                let _ = writeln!(
+                    out,
+                    "<figure><img class=\"timeline\" alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{}</figcaption></figure>",
+                    esc(&caption),
+                    base64::engine::general_purpose::STANDARD.encode(&png),
+                    esc(&caption)
+                );
+                n += 1;
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "<p class=\"muted\">{}: timeline.png could not be read</p>",
+                    esc(&caption)
+                );
+            }
+        }
+    }
+    out.push_str("</div>\n");
+    if with.len() > n {
+        let _ = writeln!(
+            out,
+            "<p class=\"muted\">{} more timeline(s) in their run folders (a report embeds at most {MAX_TIMELINES}).</p>",
+            with.len() - n
+        );
+    }
+    n
+}
+
+/// One line per model: the vLLM versions and environments its runs in this report recorded.
+fn environment_section(out: &mut String, runs: &[&RunRow]) {
+    let mut models: Vec<&str> = Vec::new();
+    for r in runs {
+        if !models.contains(&r.model.as_str()) {
+            models.push(&r.model);
+        }
+    }
+    let mut lines = Vec::new();
+    for m in models {
+        let distinct = |f: &dyn Fn(&RunRow) -> &str| {
+            let mut v: Vec<&str> = runs
+                .iter()
+                .filter(|r| r.model == m)
+                .map(|r| f(r))
+                .filter(|s| !s.is_empty())
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let versions = distinct(&|r| r.server_version.as_str());
+        let envs = distinct(&|r| r.environment.as_str());
+        if versions.is_empty() && envs.is_empty() {
+            lines.push(format!(
+                "{m}: not recorded (runs written before the environment was recorded)"
+            ));
+        } else {
+            lines.push(format!(
+                "{m}: vLLM {}; {}",
+                if versions.is_empty() {
+                    "not recorded".to_owned()
+                } else {
+                    versions.join(", ")
+                },
+                if envs.is_empty() {
+                    "environment not recorded".to_owned()
+                } else {
+                    envs.join(" | ")
+                }
+            ));
+        }
+    }
+    out.push_str("<h2 id=\"environment\">Environment</h2>\n");
+    list(out, "", &lines);
 }
 
 /// `summarize`'s report as one HTML document.
@@ -807,6 +949,10 @@ mod tests {
                     x: "4096".into(),
                     folder: "run_20250714_090700<b>".into(),
                     notes: vec![EVIL.into()],
+                    server_version: EVIL.into(),
+                    environment: EVIL.into(),
+                    server_metrics: EVIL.into(),
+                    timeline: None,
                 }],
                 differing: vec![(EVIL.into(), vec![(EVIL.into(), EVIL.into())])],
             }],
@@ -967,7 +1113,7 @@ mod tests {
             model: String::new(),
             x: String::new(),
             folder: f.into(),
-            notes: vec![],
+            ..RunRow::default()
         };
         assert_eq!(
             r("run_20250714_090700").date().as_deref(),

@@ -339,6 +339,22 @@ pub struct RunSummary {
     pub definitions: Option<String>,
     /// The server's version (`run_info.server_version`, vLLM's `/version`), when recorded.
     pub server_version: Option<String>,
+    /// What the run recorded of its host and of the server's own metrics (runs written since
+    /// the `/metrics` scrape; `None` for older runs): shown by the HTML report.
+    pub server_view: Option<Box<ServerView>>,
+}
+
+/// A run's environment and the server's own view of it, as one line each (docs/metrics.md,
+/// "The server's own view"). Built from `run_info` and the `server_metrics` block.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServerView {
+    /// `GPUs: 2 × NVIDIA A100-SXM4-80GB (81920 MiB, driver 535.104.05); host: AMD EPYC, 2 cores`.
+    pub environment: Option<String>,
+    /// `running ≤ 3, waiting ≤ 3, KV cache ≤ 100 %, 0 preemptions, prefix-cache hits 0 %;
+    /// tokens: prompt 717 = client, generation 1440 = client` — or why the scrape has nothing.
+    pub metrics: Option<String>,
+    /// The run folder has `timeline.png`.
+    pub timeline: bool,
 }
 
 /// A run folder that could not be used, and why (printed as one warning line).

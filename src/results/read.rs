@@ -111,6 +111,8 @@ struct RawResults<S = serde::de::IgnoredAny> {
     #[serde(default)]
     run_info: Option<Map<String, Value>>,
     #[serde(default)]
+    server_metrics: Option<Map<String, Value>>,
+    #[serde(default)]
     interrupted: Option<Value>,
     #[serde(default = "none")]
     individual_requests: Option<S>,
@@ -426,6 +428,12 @@ fn summary_of<S>(dir: &Path, raw: RawResults<S>) -> Result<RunSummary, RunReadEr
     if !has_metric_fields(&stats) {
         return Err(RunReadError::NoMetrics);
     }
+    let server_view = server_view(
+        dir,
+        raw.run_info.as_ref(),
+        raw.server_metrics.as_ref(),
+        &stats,
+    );
     let (values, invalid_values) = metric_values(&stats);
     let goodput = goodput_values(&stats);
     let tpot_mean_ms = tpot_mean_ms(&stats);
@@ -514,6 +522,91 @@ fn summary_of<S>(dir: &Path, raw: RawResults<S>) -> Result<RunSummary, RunReadEr
         invalid_values,
         samples: None,
         server_version,
+        server_view,
+    })
+}
+
+/// The run's environment and the server's own view, when the run recorded either.
+fn server_view(
+    dir: &Path,
+    info: Option<&Map<String, Value>>,
+    sm: Option<&Map<String, Value>>,
+    stats: &Map<String, Value>,
+) -> Option<Box<super::ServerView>> {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    let num = |m: &Map<String, Value>, k: &str| m.get(k).and_then(Value::as_f64);
+    let mut env = Vec::new();
+    if let Some(gpus) = info.and_then(|i| i.get("gpus")).and_then(Value::as_array) {
+        if let Some(first) = gpus.first().and_then(Value::as_object) {
+            let name = text(first.get("name")).unwrap_or_else(|| "GPU".into());
+            let mut t = format!("GPUs: {} × {name}", gpus.len());
+            if let Some(mem) = num(first, "memory_total_mib") {
+                t.push_str(&format!(" ({mem} MiB"));
+                if let Some(d) = text(first.get("driver_version")) {
+                    t.push_str(&format!(", driver {d}"));
+                }
+                t.push(')');
+            }
+            env.push(t);
+        }
+    }
+    if let Some(cpu) = info.and_then(|i| text(i.get("host_cpu_model"))) {
+        let cores = info
+            .and_then(|i| i.get("host_cpu_cores"))
+            .and_then(Value::as_u64)
+            .map(|c| format!(", {c} cores"))
+            .unwrap_or_default();
+        env.push(format!("host: {cpu}{cores}"));
+    }
+    let metrics = sm.map(|m| {
+        if let Some(w) = text(m.get("warning")) {
+            return format!("not scraped: {w}");
+        }
+        let max = |k: &str| {
+            m.get(k)
+                .and_then(Value::as_object)
+                .and_then(|g| num(g, "max"))
+        };
+        let mut parts = Vec::new();
+        if let Some(v) = max("num_requests_running") {
+            parts.push(format!("running ≤ {v}"));
+        }
+        if let Some(v) = max("num_requests_waiting") {
+            parts.push(format!("waiting ≤ {v}"));
+        }
+        if let Some(v) = max("kv_cache_usage_perc") {
+            parts.push(format!("KV cache ≤ {:.0} %", v * 100.0));
+        }
+        if let Some(v) = num(m, "num_preemptions") {
+            parts.push(format!("{v} preemptions"));
+        }
+        let summary = stats.get("summary").and_then(Value::as_object);
+        for (server, client, name) in [
+            ("prompt_tokens", "total_input_tokens", "prompt"),
+            ("generation_tokens", "total_output_tokens", "generation"),
+        ] {
+            if let (Some(s), Some(c)) = (num(m, server), summary.and_then(|x| num(x, client))) {
+                parts.push(if s == c {
+                    format!("{name} tokens {s} = client")
+                } else {
+                    format!("{name} tokens: server {s}, client {c}")
+                });
+            }
+        }
+        if parts.is_empty() {
+            "scraped, no vLLM series".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    });
+    let timeline = dir.join("timeline.png").is_file();
+    let environment = (!env.is_empty()).then(|| env.join("; "));
+    (environment.is_some() || metrics.is_some() || timeline).then(|| {
+        Box::new(super::ServerView {
+            environment,
+            metrics,
+            timeline,
+        })
     })
 }
 
