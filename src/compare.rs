@@ -386,13 +386,7 @@ fn group<'a>(runs: &'a [RunSummary], x: &XField) -> BTreeMap<GroupKey, Vec<&'a R
 /// the intervals it always had), mixed with the x value when a setting is the x axis.
 fn group_seed(k: &GroupKey, runs: &[&RunSummary], x: &XField) -> u64 {
     let stream = match x {
-        XField::Setting(_) => {
-            k.x.to_string()
-                .bytes()
-                .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-                })
-        }
+        XField::Setting(_) => crate::hash::fnv1a64(k.x.to_string().as_bytes()),
         _ => 0,
     };
     runs.first().map_or(0, |r| config_seed(&r.config, stream))

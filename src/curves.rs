@@ -93,12 +93,7 @@ impl CurvePoint {
 
     /// The load level as a point label: `c16`, `4 r/s`, `inf r/s`.
     pub fn label(&self) -> String {
-        match (self.load.max_concurrency, self.load.request_rate()) {
-            (_, Some(r)) if r.is_infinite() => "inf r/s".to_owned(),
-            (_, Some(r)) => format!("{} r/s", crate::plot::text::format_tick(r)),
-            (Some(c), None) => format!("c{c}"),
-            (None, None) => String::new(),
-        }
+        self.load.label()
     }
 }
 
@@ -285,9 +280,33 @@ pub struct CapacityPair {
     pub axis: String,
     /// The SLO text both searches recorded.
     pub slo: String,
-    /// (configuration text, model 1's answer, model 2's answer); `None`: no search, or the
-    /// search's first probe already missed the SLO.
-    pub configs: Vec<(String, Option<f64>, Option<f64>)>,
+    /// One row per configuration either model searched.
+    pub configs: Vec<CapacityRow>,
+}
+
+/// One configuration of a [`CapacityPair`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapacityRow {
+    /// `TP=2, DP=1, PP=1, max_num_batched_tokens=4096` (+ other serve flags).
+    pub config: String,
+    /// `TP2 DP1 PP1 mnbt 4096` (+ other serve flags): the chart's x label.
+    pub label: String,
+    /// Each model's answer; `None`: no search, or the search's first probe already missed the
+    /// SLO.
+    pub model1: Option<f64>,
+    pub model2: Option<f64>,
+}
+
+fn short_label(e: &CapacityEntry) -> String {
+    let mut t = format!("TP{} DP{} PP{}", e.par.tp, e.par.dp, e.par.pp);
+    match e.max_num_batched_tokens {
+        Some(b) => t.push_str(&format!(" mnbt {b}")),
+        None => t.push_str(" mnbt default"),
+    }
+    if !e.other_config.is_empty() {
+        t.push_str(&format!(" {}", e.other_config));
+    }
+    t
 }
 
 /// Matches two models' capacity tables (newest answer per configuration, axis and SLO) by
@@ -304,21 +323,28 @@ pub fn capacity_pairs(m1: &[CapacityEntry], m2: &[CapacityEntry]) -> Vec<Capacit
     kinds
         .into_iter()
         .map(|(axis, slo)| {
-            let mut cfgs: BTreeMap<(u64, String), (Option<f64>, Option<f64>)> = BTreeMap::new();
+            let mut rows: BTreeMap<(u64, String), CapacityRow> = BTreeMap::new();
             for (side, t) in [(0, &t1), (1, &t2)] {
                 for e in t.iter().filter(|e| e.axis == axis && e.slo == slo) {
-                    let slot = cfgs.entry((e.gpus(), e.config_text())).or_default();
+                    let row =
+                        rows.entry((e.gpus(), e.config_text()))
+                            .or_insert_with(|| CapacityRow {
+                                config: e.config_text(),
+                                label: short_label(e),
+                                model1: None,
+                                model2: None,
+                            });
                     if side == 0 {
-                        slot.0 = e.max_meeting_slo;
+                        row.model1 = e.max_meeting_slo;
                     } else {
-                        slot.1 = e.max_meeting_slo;
+                        row.model2 = e.max_meeting_slo;
                     }
                 }
             }
             CapacityPair {
                 axis,
                 slo,
-                configs: cfgs.into_iter().map(|((_, c), (a, b))| (c, a, b)).collect(),
+                configs: rows.into_values().collect(),
             }
         })
         .collect()
@@ -441,7 +467,8 @@ mod tests {
         let p = capacity_pairs(&a, &b);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].slo, "ttft_ms≤500");
-        let c: Vec<(Option<f64>, Option<f64>)> = p[0].configs.iter().map(|c| (c.1, c.2)).collect();
+        let c: Vec<(Option<f64>, Option<f64>)> =
+            p[0].configs.iter().map(|c| (c.model1, c.model2)).collect();
         assert_eq!(
             c,
             [(Some(4.0), Some(6.0)), (Some(10.0), None), (None, None)]

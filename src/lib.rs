@@ -16,6 +16,7 @@ pub mod compare;
 pub mod curves;
 pub mod environment;
 pub mod export;
+pub mod hash;
 pub mod import;
 pub mod metrics;
 pub mod plot;

@@ -235,14 +235,14 @@ pub fn capacity_csv(rows: &[(String, crate::curves::CapacityPair)]) -> Vec<u8> {
         "candidate",
     ]);
     for (cand, pair) in rows {
-        for (cfg, a, b) in &pair.configs {
+        for r in &pair.configs {
             let _ = w.write_record([
                 pair.axis.clone(),
                 pair.slo.clone(),
-                cfg.clone(),
-                num(*a),
-                num(*b),
-                num(crate::metrics::diff_pct(*a, *b)),
+                r.config.clone(),
+                num(r.model1),
+                num(r.model2),
+                num(crate::metrics::diff_pct(r.model1, r.model2)),
                 cand.clone(),
             ]);
         }

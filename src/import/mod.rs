@@ -128,11 +128,7 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
 
 /// FNV-1a (64 bits) of the file's bytes: identifies a source file across imports.
 fn fingerprint(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = crate::hash::fnv1a64(bytes);
     format!("fnv1a64:{h:016x} ({} bytes)", bytes.len())
 }
 

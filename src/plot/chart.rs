@@ -582,15 +582,15 @@ pub fn capacity_chart(root: &Area, pair: &CapacityPair, labels: &ModelNames) -> 
     let xs: Vec<FieldValue> = pair
         .configs
         .iter()
-        .map(|(c, _, _)| FieldValue::Text(short_config(c)))
+        .map(|r| FieldValue::Text(r.label.clone()))
         .collect();
     let groups: Vec<Vec<Pair>> = pair
         .configs
         .iter()
-        .map(|(_, a, b)| {
+        .map(|r| {
             vec![Pair {
-                model1: one(*a),
-                model2: one(*b),
+                model1: one(r.model1),
+                model2: one(r.model2),
                 ci: None,
             }]
         })
@@ -604,14 +604,6 @@ pub fn capacity_chart(root: &Area, pair: &CapacityPair, labels: &ModelNames) -> 
         "concurrent requests"
     };
     draw_panel(root, &l, &Theme::LARGE, "configuration", unit)
-}
-
-/// `TP=2, DP=1, PP=1, max_num_batched_tokens=4096` as `TP2 DP1 PP1 4096` (an x label).
-fn short_config(c: &str) -> String {
-    c.replace("TP=", "TP")
-        .replace(", DP=", " DP")
-        .replace(", PP=", " PP")
-        .replace(", max_num_batched_tokens=", " mnbt ")
 }
 
 #[cfg(test)]

@@ -88,6 +88,16 @@ impl Load {
         }
     }
 
+    /// A load level as a point label: `c16` (concurrency), `4 r/s`, `inf r/s` (request rate);
+    /// empty without a load.
+    pub fn label(&self) -> String {
+        match (self.max_concurrency, self.request_rate()) {
+            (_, Some(r)) => format!("{} r/s", Load::rate_text(r)),
+            (Some(c), None) => format!("c{c}"),
+            (None, None) => String::new(),
+        }
+    }
+
     /// `""` without a load, else `_c64`, `_rinf`, `_c64_r2.5` (appended to file names, so the
     /// users' older runs keep their file names).
     pub fn file_tag(&self) -> String {
